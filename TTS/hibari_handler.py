@@ -1,0 +1,49 @@
+"""Text to speech with hibari (a distilled Kokoro voice, ONNX, shipped in the wheel)."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+from hibari import Hibari
+
+from utils.audio import blocks, resample, to_int16
+from utils.base_handler import BaseHandler
+from utils.errors import ConfigError
+from utils.messages import AudioOut, Sentence
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_RATE = 16000
+
+
+class HibariTTSHandler(BaseHandler):
+    """Sentence in, AudioOut blocks out. After the reply's last sentence the pipeline listens again."""
+
+    def setup(self, config, should_listen: threading.Event, model=None) -> None:
+        self.config = config
+        self.should_listen = should_listen
+        if model is None:
+            try:
+                model = Hibari(voice=config.voice, model=config.model_name, threads=config.threads)
+            except Exception as e:  # unknown voice, missing file, a voice download that cannot happen offline
+                raise ConfigError(f"cannot load the hibari voice '{config.voice}': {e}") from e
+        self.model = model
+        self.warmup()
+
+    def warmup(self) -> None:
+        self.synthesize("Ready.")
+
+    def synthesize(self, text: str) -> np.ndarray:
+        audio = self.model(text, speed=self.config.speed)
+        return to_int16(resample(audio, self.model.sample_rate, OUTPUT_RATE))
+
+    def process(self, sentence: Sentence):
+        turn = sentence.turn
+        if sentence.text:
+            for block in blocks(self.synthesize(sentence.text), self.config.blocksize):
+                turn.mark("first_audio")
+                yield AudioOut(block, turn)
+        if sentence.last:
+            yield AudioOut(b"", turn, last=True)
+            self.should_listen.set()

@@ -1,0 +1,94 @@
+"""A streaming state machine: 512-sample windows in, whole utterances out (after silero's VADIterator)."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from VAD.silero_onnx import WINDOW
+
+
+@dataclass
+class Utterance:
+    audio: np.ndarray  # float32, padded with speech_pad_ms on both sides
+    speech_ms: float  # duration of the speech itself, without padding
+    skipped: str | None = None  # "too short" / "too long": not to be transcribed
+
+
+class UtteranceDetector:
+    """Feed windows with `push`; it returns an `Utterance` when enough silence follows speech.
+
+    `model` is anything with `reset_states()` and `__call__(window) -> probability`.
+    Speech starts when the probability reaches `thresh` and ends after `min_silence_ms` below
+    `thresh - 0.15` (the same hysteresis as silero's VADIterator).
+    """
+
+    def __init__(self, model, thresh=0.3, sample_rate=16000, min_silence_ms=300, speech_pad_ms=30,
+                 min_speech_ms=500, max_speech_ms=float("inf")) -> None:
+        self.model = model
+        self.thresh = thresh
+        self.neg_thresh = max(thresh - 0.15, 0.01)
+        per_ms = sample_rate / 1000
+        self.min_silence = int(min_silence_ms * per_ms)
+        self.pad = int(speech_pad_ms * per_ms)
+        self.min_speech = min_speech_ms * per_ms
+        self.max_speech = max_speech_ms * per_ms
+        self.per_ms = per_ms
+        self.reset()
+
+    def reset(self) -> None:
+        self.model.reset_states()
+        self.triggered = False
+        self._pre: deque[np.ndarray] = deque(maxlen=max(1, -(-self.pad // WINDOW)))
+        self._windows: list[np.ndarray] = []
+        self._silence = 0  # samples of silence since the last speech window
+        self._speech = 0  # samples from speech start to the last speech window
+        self._too_long = False
+
+    @property
+    def hearing_speech(self) -> bool:
+        """True right after a window that counted as speech."""
+        return self.triggered and self._silence == 0
+
+    def push(self, window: np.ndarray) -> Utterance | None:
+        prob = self.model(window)
+        if not self.triggered:
+            if prob >= self.thresh:
+                self.triggered = True
+                self._windows = list(self._pre)
+                self._pre_len = sum(len(w) for w in self._windows)
+                self._windows.append(window)
+                self._speech = WINDOW
+                self._silence = 0
+            else:
+                self._pre.append(window)
+            return None
+
+        if not self._too_long:
+            self._windows.append(window)
+        if prob >= self.thresh:
+            self._speech += self._silence + WINDOW
+            self._silence = 0
+        elif prob < self.neg_thresh or self._silence:
+            self._silence += WINDOW
+        else:
+            self._speech += WINDOW
+        if self._speech > self.max_speech:
+            self._too_long = True
+        if self._silence >= self.min_silence:
+            return self._finish()
+        return None
+
+    def _finish(self) -> Utterance:
+        speech_ms = self._speech / self.per_ms
+        skipped = "too long" if self._too_long else ("too short" if self._speech < self.min_speech else None)
+        audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
+        keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
+        end = self._pre_len + self._speech + self.pad
+        utterance = Utterance(audio[keep:end], speech_ms, skipped)
+        self.triggered = False
+        self._windows, self._pre = [], deque(maxlen=self._pre.maxlen)
+        self._silence = self._speech = 0
+        self._too_long = False
+        return utterance

@@ -1,0 +1,13 @@
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class VADHandlerArguments:
+    thresh: float = field(default=0.3, metadata={"help": "Speech probability above which a 32 ms window counts as speech."})
+    sample_rate: int = field(default=16000, metadata={"help": "Sample rate of the incoming audio (Silero supports 16000)."})
+    min_silence_ms: int = field(default=300, metadata={"help": "Silence that ends an utterance, in ms."})
+    min_speech_ms: int = field(default=500, metadata={"help": "Shorter utterances are skipped, in ms."})
+    max_speech_ms: float = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})
+    speech_pad_ms: int = field(default=30, metadata={"help": "Audio kept before the start and after the end of speech, in ms."})
+    vad_model_path: Optional[str] = field(default=None, metadata={"help": "Silero ONNX file; default: the one inside the silero-vad package."})

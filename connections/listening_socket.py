@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import errno
+import socket
+
+from utils.errors import ConfigError
+
+ACCEPT_POLL_S = 0.2  # accept() and recv() time out this often so a stop request is seen quickly
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or one clear ConfigError (port in use, unknown host)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot resolve host '{host}': {e.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is already in use (another server running?)") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(1)
+    sock.settimeout(ACCEPT_POLL_S)
+    return sock
+
+
+def accept(sock: socket.socket) -> tuple[socket.socket, str] | None:
+    try:
+        conn, address = sock.accept()
+    except (socket.timeout, BlockingIOError):
+        return None
+    return conn, f"{address[0]}:{address[1]}"

@@ -1,0 +1,240 @@
+#!/usr/bin/env python
+"""The thin client of the socket server: your microphone and speaker, or a WAV file in and out.
+
+    python listen_and_play.py --host <server>                  # talk through the microphone
+    python listen_and_play.py --input_file question.wav --output_file reply.wav   # headless
+
+Protocol: raw 16 kHz mono int16 little-endian audio; the client sends on port 12345 and receives
+on port 12346. Half-duplex: nothing is sent while the reply plays, so the server never hears itself.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger("listen_and_play")
+
+RATE = 16000
+BYTES_PER_SAMPLE = 2
+
+
+class ClientError(Exception):
+    pass
+
+
+def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as e:
+        raise ClientError(f"cannot connect to {host}:{port} ({e.strerror or e}); is s2s_pipeline.py running there?") from None
+    sock.settimeout(0.2)
+    return sock
+
+
+@dataclass
+class Reply:
+    """What the server sent back, and when (time.monotonic())."""
+
+    audio: bytearray = field(default_factory=bytearray)
+    first_at: float | None = None
+    last_at: float | None = None
+    play_end: float = 0.0  # when the audio received so far has finished playing
+
+    def add(self, data: bytes) -> None:
+        now = time.monotonic()
+        self.first_at = self.first_at or now
+        self.last_at = now
+        # Each block plays after the previous one, and never before it arrived.
+        self.play_end = max(self.play_end, now) + len(data) / BYTES_PER_SAMPLE / RATE
+        self.audio.extend(data)
+
+    def playing_until(self, tail_s: float) -> float:
+        return self.play_end + tail_s if self.first_at is not None else 0.0
+
+
+def receive_into(sock: socket.socket, reply: Reply, stop: threading.Event, on_audio=None) -> None:
+    try:
+        while not stop.is_set():
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            reply.add(data)
+            if on_audio:
+                on_audio(data)
+    except OSError:
+        pass
+    finally:
+        stop.set()
+
+
+def load_wav(path: str) -> np.ndarray:
+    """int16 mono at 16 kHz, whatever the file's format."""
+    import soundfile as sf
+
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises its own error types
+        raise ClientError(f"cannot read {path}: {e}") from None
+    audio = audio.mean(axis=1)
+    if rate != RATE:
+        import soxr
+
+        audio = soxr.resample(audio, rate, RATE)
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2")
+
+
+def talk_with_file(host: str, send_port: int, recv_port: int, audio: np.ndarray, chunk_bytes=1024,
+                   silence_s=30.0, reply_idle_s=2.0, tail_s=0.3, timeout_s=60.0) -> tuple[Reply, float]:
+    """Stream `audio` at real-time pace, then silence, until the reply has ended.
+    Returns the reply and the monotonic time the question's last sample was sent."""
+    send_sock, recv_sock = connect(host, send_port), connect(host, recv_port)
+    reply, stop = Reply(), threading.Event()
+    receiver = threading.Thread(target=receive_into, args=(recv_sock, reply, stop), daemon=True)
+    receiver.start()
+    samples_per_chunk = chunk_bytes // BYTES_PER_SAMPLE
+    silence = np.zeros(int(silence_s * RATE), dtype="<i2")
+    stream = np.concatenate([audio.astype("<i2"), silence])
+    question_end = None
+    started = time.monotonic()
+    try:
+        sent = 0
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - started > timeout_s:
+                break
+            if reply.first_at and now > reply.playing_until(tail_s) and now - reply.last_at > reply_idle_s:
+                break  # the reply has been heard in full
+            if now < reply.playing_until(tail_s):
+                time.sleep(0.01)  # half-duplex: quiet while the reply plays
+                continue
+            if sent >= len(stream):
+                time.sleep(0.01)
+                continue
+            due = started + sent / RATE
+            if now < due:
+                time.sleep(min(due - now, 0.05))
+                continue
+            chunk = stream[sent:sent + samples_per_chunk]
+            send_sock.sendall(chunk.tobytes())
+            sent += len(chunk)
+            if question_end is None and sent >= len(audio):
+                question_end = time.monotonic()
+    except OSError as e:
+        logger.warning("connection to the server lost: %s", e.strerror or e)
+    finally:
+        stop.set()
+        receiver.join(1.0)
+        send_sock.close()
+        recv_sock.close()
+    return reply, question_end or time.monotonic()
+
+
+def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=1024, tail_s=0.3) -> None:
+    try:
+        import sounddevice as sd
+    except OSError as e:  # the PortAudio library itself is missing
+        raise ClientError(f"cannot use audio devices ({e}); install PortAudio (Debian: apt-get install libportaudio2) "
+                          "or use --input_file/--output_file") from None
+    send_sock, recv_sock = connect(host, send_port), connect(host, recv_port)
+    reply, stop = Reply(), threading.Event()
+    to_play: queue.Queue[bytes] = queue.Queue()
+    to_send: queue.Queue[bytes] = queue.Queue(maxsize=500)
+    pending = bytearray()
+    blocksize = chunk_bytes // BYTES_PER_SAMPLE
+
+    def on_input(indata, frames, time_info, status):
+        if time.monotonic() >= reply.playing_until(tail_s):
+            try:
+                to_send.put_nowait(bytes(indata))
+            except queue.Full:
+                pass
+
+    def on_output(outdata, frames, time_info, status):
+        need = len(outdata)
+        while len(pending) < need and not to_play.empty():
+            pending.extend(to_play.get_nowait())
+        n = min(need, len(pending))
+        outdata[:n] = pending[:n]
+        outdata[n:] = b"\x00" * (need - n)
+        del pending[:n]
+
+    receiver = threading.Thread(target=receive_into, args=(recv_sock, reply, stop, to_play.put), daemon=True)
+    try:
+        with sd.RawInputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=blocksize, callback=on_input), \
+                sd.RawOutputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=blocksize, callback=on_output):
+            receiver.start()
+            print("Listening. Speak; Ctrl-C to quit.", file=sys.stderr)
+            while not stop.is_set():
+                try:
+                    send_sock.sendall(to_send.get(timeout=0.2))
+                except queue.Empty:
+                    continue
+    except sd.PortAudioError as e:
+        raise ClientError(f"audio device problem: {e}; see python -m sounddevice for the devices") from None
+    except OSError as e:
+        raise ClientError(f"connection to the server lost: {e.strerror or e}") from None
+    finally:
+        stop.set()
+        send_sock.close()
+        recv_sock.close()
+    print("The server closed the connection.", file=sys.stderr)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="localhost", help="the server's address")
+    p.add_argument("--send_port", type=int, default=12345, help="server port that receives our audio")
+    p.add_argument("--recv_port", type=int, default=12346, help="server port that sends the reply")
+    p.add_argument("--list_play_chunk_size", type=int, default=1024, help="bytes per chunk sent")
+    p.add_argument("--input_file", help="a WAV file to say instead of the microphone (any rate; mono mix)")
+    p.add_argument("--output_file", help="with --input_file: write the reply here as a 16 kHz WAV")
+    p.add_argument("--timeout_s", type=float, default=60.0, help="with --input_file: give up after this long")
+    p.add_argument("--reply_idle_s", type=float, default=2.0, help="with --input_file: the reply has ended after this much quiet")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.input_file:
+            audio = load_wav(args.input_file)
+            reply, question_end = talk_with_file(args.host, args.send_port, args.recv_port, audio,
+                                                 args.list_play_chunk_size, reply_idle_s=args.reply_idle_s,
+                                                 timeout_s=args.timeout_s)
+            if reply.first_at is None:
+                print("error: no reply from the server", file=sys.stderr)
+                return 1
+            seconds = len(reply.audio) / BYTES_PER_SAMPLE / RATE
+            print(f"reply: {seconds:.2f} s of audio, first audio {1000 * (reply.first_at - question_end):.0f} ms "
+                  f"after the question ended", file=sys.stderr)
+            if args.output_file:
+                import soundfile as sf
+
+                sf.write(args.output_file, np.frombuffer(bytes(reply.audio), dtype="<i2"), RATE, subtype="PCM_16")
+            return 0
+        if args.output_file:
+            print("error: --output_file needs --input_file", file=sys.stderr)
+            return 2
+        talk_with_devices(args.host, args.send_port, args.recv_port, args.list_play_chunk_size)
+        return 0
+    except ClientError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

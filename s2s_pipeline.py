@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""A speech-to-speech voice assistant: audio in -> VAD -> STT -> LLM -> TTS -> audio out.
+
+    python s2s_pipeline.py                 # socket server for listen_and_play.py (ports 12345/12346)
+    python s2s_pipeline.py --mode local    # this machine's microphone and speakers
+    python s2s_pipeline.py config.json     # the same flags from a JSON file
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from arguments_classes.parsing import PipelineConfig, parse_arguments
+from utils.errors import ConfigError
+from utils.logging_setup import setup_logging
+from utils.metrics import TurnMetrics
+from utils.thread_manager import ThreadManager
+
+logger = logging.getLogger("s2s_pipeline")
+
+QUEUE_SIZE = 1000  # frames / messages; bounds memory if a stage stalls
+
+
+@dataclass
+class Queues:
+    """The queues and events of the design, one per hop."""
+
+    recv_audio_chunks: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
+    spoken_prompt: queue.Queue = field(default_factory=queue.Queue)
+    text_prompt: queue.Queue = field(default_factory=queue.Queue)
+    lm_response: queue.Queue = field(default_factory=queue.Queue)
+    send_audio_chunks: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    should_listen: threading.Event = field(default_factory=threading.Event)
+
+
+def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, models: dict | None = None) -> ThreadManager:
+    """Load every stage (models warm up here, off the critical path) and wire the queues.
+    `models` may hold ready model objects by stage name ("vad", "stt", "llm", "tts"), for tests."""
+    from VAD.vad_handler import VADHandler
+
+    models = models or {}
+    relisten = lambda _item: q.should_listen.set()  # noqa: E731 - a dropped turn must not leave us deaf
+    started = time.monotonic()
+
+    def stage(name, handler_class, queue_in, queue_out, **kwargs):
+        t = time.monotonic()
+        handler = handler_class(q.stop_event, queue_in, queue_out, setup_kwargs=kwargs, on_turn_dropped=relisten)
+        logger.info("%s ready in %.1f s", handler.name, time.monotonic() - t)
+        return handler
+
+    (stt_backend, stt_config), (llm_backend, llm_config), (tts_backend, tts_config) = config.stt, config.llm, config.tts
+    handlers = [
+        stage("vad", VADHandler, q.recv_audio_chunks, q.spoken_prompt, config=config.vad,
+              should_listen=q.should_listen, model=models.get("vad")),
+        stage("stt", stt_backend.load_handler(), q.spoken_prompt, q.text_prompt, config=stt_config, model=models.get("stt")),
+        stage("llm", llm_backend.load_handler(), q.text_prompt, q.lm_response, config=llm_config, model=models.get("llm")),
+        stage("tts", tts_backend.load_handler(), q.lm_response, q.send_audio_chunks, config=tts_config,
+              should_listen=q.should_listen, model=models.get("tts")),
+    ]
+    handlers = _connections(config, q, metrics) + handlers
+    logger.info("pipeline loaded in %.1f s", time.monotonic() - started)
+    return ThreadManager(handlers, q.stop_event)
+
+
+def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> list:
+    if config.module.mode == "local":
+        from connections.local_audio_streamer import LocalAudioStreamer
+
+        return [LocalAudioStreamer(q.stop_event, q.recv_audio_chunks, q.send_audio_chunks, q.should_listen, metrics,
+                                   config.local)]
+    from connections.conversations import ConversationBoard
+    from connections.socket_receiver import SocketReceiver
+    from connections.socket_sender import SocketSender
+
+    board = ConversationBoard()
+    r, s = config.receiver, config.sender
+    return [
+        SocketReceiver(q.stop_event, q.recv_audio_chunks, q.should_listen, board, r.recv_host, r.recv_port, r.chunk_size),
+        SocketSender(q.stop_event, q.send_audio_chunks, board, metrics, s.send_host, s.send_port),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        config = parse_arguments(argv)
+        setup_logging(config.module.log_level)
+        q = Queues()
+        metrics = TurnMetrics(config.module.metrics_file)
+        manager = build_pipeline(config, q, metrics)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum, _frame):
+        logger.info("%s received; shutting down", signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    manager.start()
+    logger.info("ready: talk to me")
+    while not stop_requested.is_set() and manager.any_alive():
+        stop_requested.wait(0.2)
+    manager.stop()
+    summary = metrics.summary()
+    if summary:
+        logger.info(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

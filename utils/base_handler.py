@@ -1,0 +1,101 @@
+"""The loop every pipeline stage runs in its own thread."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable, Iterator
+
+from utils.messages import END, conversation_of
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.1  # queue reads time out this often so a stop request is seen quickly
+
+
+class BaseHandler:
+    """Owns the loop: read an item, run `process` (a generator), put what it yields downstream.
+
+    Subclasses write `setup`, `process` and `cleanup`. The loop
+    - drops items whose conversation has ended (a client left),
+    - logs an exception from `process` with the handler's name, drops that turn and keeps serving,
+    - always passes END on, also after an error, so the next stage never waits forever.
+    """
+
+    def __init__(
+        self,
+        stop_event: threading.Event,
+        queue_in: queue.Queue | None,
+        queue_out: queue.Queue | None,
+        setup_kwargs: dict | None = None,
+        on_turn_dropped: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.stop_event = stop_event
+        self.queue_in = queue_in
+        self.queue_out = queue_out
+        self.on_turn_dropped = on_turn_dropped
+        self.errors = 0
+        self.setup(**(setup_kwargs or {}))
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def setup(self, **kwargs) -> None:
+        pass
+
+    def process(self, item) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        pass
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    item = self.queue_in.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
+                if item is END:
+                    break
+                self._handle(item)
+        finally:
+            try:
+                self.cleanup()
+            except Exception:
+                logger.exception("%s: cleanup failed", self.name)
+            self.put(END)
+            logger.debug("%s stopped", self.name)
+
+    def _handle(self, item) -> None:
+        conversation = conversation_of(item)
+        if conversation is not None and conversation.ended:
+            return
+        try:
+            for out in self.process(item):
+                if conversation is not None and conversation.ended:
+                    break  # the client left mid-turn: stop producing for it
+                self.put(out)
+        except Exception:
+            self.errors += 1
+            logger.exception("%s failed on %s; dropping this turn", self.name, type(item).__name__)
+            self.drop_turn(item)
+
+    def drop_turn(self, item) -> None:
+        """The turn ends here without a reply (error, empty transcript...): let the pipeline listen again."""
+        if self.on_turn_dropped is not None:
+            self.on_turn_dropped(item)
+
+    def put(self, item) -> None:
+        """Put downstream; waits while the queue is full, gives up once stopping (END included:
+        a stopping downstream handler exits on the stop event anyway)."""
+        if self.queue_out is None:
+            return
+        while True:
+            try:
+                self.queue_out.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if self.stop_event.is_set():
+                    return

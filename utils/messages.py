@@ -1,0 +1,125 @@
+"""Typed messages that flow down the pipeline queues.
+
+Every message carries its `Turn`, which holds the turn's timestamps and the conversation it belongs to,
+so timing and cancellation travel with the data instead of living in globals.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class _End:
+    """The END sentinel: flows down every queue once at shutdown."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = _End()
+
+_conversation_ids = itertools.count(1)
+_turn_ids = itertools.count(1)
+
+
+class Conversation:
+    """One client's conversation. Ending it cancels every message that still belongs to it."""
+
+    def __init__(self) -> None:
+        self.id = next(_conversation_ids)
+        self._ended = threading.Event()
+
+    def end(self) -> None:
+        self._ended.set()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.id}{', ended' if self.ended else ''})"
+
+
+@dataclass
+class Turn:
+    """One user utterance and the reply to it. `marks` are time.monotonic() stamps by stage name."""
+
+    conversation: Conversation
+    speech_end: float
+    id: int = field(default_factory=lambda: next(_turn_ids))
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str, when: float | None = None) -> bool:
+        """Record the first time `name` happened in this turn; False if it was already recorded."""
+        if name in self.marks:
+            return False
+        self.marks[name] = time.monotonic() if when is None else when
+        return True
+
+    def since_speech_end(self, name: str) -> float | None:
+        t = self.marks.get(name)
+        return None if t is None else t - self.speech_end
+
+    @property
+    def cancelled(self) -> bool:
+        return self.conversation.ended
+
+
+@dataclass
+class AudioFrame:
+    """Raw int16 little-endian mono audio as it arrived from the microphone or a client."""
+
+    pcm: bytes
+    conversation: Conversation
+
+
+@dataclass
+class SpeechSegment:
+    """One utterance cut by the VAD: float32 samples in [-1, 1] at 16 kHz."""
+
+    audio: np.ndarray
+    turn: Turn
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str | None
+    turn: Turn
+
+
+@dataclass
+class Sentence:
+    """A piece of the reply ready to be spoken; `last` closes the reply (its text may be empty)."""
+
+    text: str
+    language: str | None
+    turn: Turn
+    last: bool = False
+
+
+@dataclass
+class AudioOut:
+    """A fixed-size block of reply audio, int16 little-endian bytes at 16 kHz; `last` ends the reply."""
+
+    pcm: bytes
+    turn: Turn
+    last: bool = False
+
+
+def conversation_of(item) -> Conversation | None:
+    if isinstance(item, AudioFrame):
+        return item.conversation
+    turn = getattr(item, "turn", None)
+    return turn.conversation if turn is not None else None

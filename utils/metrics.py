@@ -1,0 +1,44 @@
+"""Per-turn latency: logged as it happens, written as JSON lines, summarised at exit."""
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import threading
+
+from utils.messages import Turn
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("transcript", "first_token", "first_sentence", "first_audio", "first_audio_sent")
+
+
+class TurnMetrics:
+    def __init__(self, metrics_file: str | None = None) -> None:
+        self.metrics_file = metrics_file
+        self.first_audio_latencies: list[float] = []
+        self._lock = threading.Lock()
+
+    def audio_sent(self, turn: Turn) -> None:
+        """Call for every block handed to the speaker or the client."""
+        if not turn.mark("first_audio_sent"):
+            return
+        latency = turn.since_speech_end("first_audio_sent")
+        with self._lock:
+            self.first_audio_latencies.append(latency)
+        logger.info("turn %d: first audio %.0f ms after the end of speech", turn.id, latency * 1000)
+
+    def turn_done(self, turn: Turn) -> None:
+        if not self.metrics_file:
+            return
+        record = {"turn": turn.id, "conversation": turn.conversation.id}
+        record.update({f"{name}_ms": round(turn.since_speech_end(name) * 1000, 1) for name in STAGES if name in turn.marks})
+        with self._lock, open(self.metrics_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def summary(self) -> str | None:
+        values = sorted(self.first_audio_latencies)
+        if not values:
+            return None
+        return (f"{len(values)} turns: time to first audio median {statistics.median(values) * 1000:.0f} ms, "
+                f"min {values[0] * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms")

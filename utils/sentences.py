@@ -1,0 +1,55 @@
+"""Streaming sentence splitting: tokens in, complete sentences out, as early as they are certain."""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+logger = logging.getLogger(__name__)
+
+# Used when nltk's trained punkt data is absent (it downloads at run time, which fails offline).
+COMMON_ABBREVIATIONS = {
+    "dr", "mr", "mrs", "ms", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx", "no", "fig",
+    "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+    "nov", "dec", "mt", "ft", "u.s", "u.k", "a.m", "p.m",
+}
+
+
+@lru_cache(maxsize=None)
+def sentence_tokenizer(language: str = "english"):
+    """nltk's trained punkt for `language` when its data is installed, else an offline fallback."""
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+    try:
+        from nltk.tokenize.punkt import PunktTokenizer
+
+        return PunktTokenizer(language)
+    except (LookupError, ImportError, OSError, ValueError):
+        logger.debug("nltk punkt data for %s not found; using the built-in abbreviation list", language)
+    params = PunktParameters()
+    params.abbrev_types = set(COMMON_ABBREVIATIONS)
+    return PunktSentenceTokenizer(params)
+
+
+class SentenceSplitter:
+    """`push(text)` returns the sentences completed so far; `flush()` returns what remains.
+
+    A sentence is released once the next one has started, so an abbreviation or a decimal point
+    at the end of the buffer is never mistaken for a sentence end.
+    """
+
+    def __init__(self, tokenizer=None) -> None:
+        self.tokenizer = tokenizer or sentence_tokenizer()
+        self.buffer = ""
+
+    def push(self, text: str) -> list[str]:
+        self.buffer += text
+        spans = list(self.tokenizer.span_tokenize(self.buffer))
+        if len(spans) < 2:
+            return []
+        done = [self.buffer[start:end].strip() for start, end in spans[:-1]]
+        self.buffer = self.buffer[spans[-1][0]:]
+        return [s for s in done if s]
+
+    def flush(self) -> str:
+        rest, self.buffer = self.buffer.strip(), ""
+        return rest
