@@ -30,7 +30,7 @@ MAC_SETTINGS = {"device": "mps", "mode": "local", "stt": "moonshine", "llm": "ml
 
 
 def argument_classes() -> list[type]:
-    backend_classes = [b.arguments for registry in STAGES.values() for b in registry.values()]
+    backend_classes = [c for registry in STAGES.values() for b in registry.values() for c in (b.shared, b.arguments) if c]
     return BASE_CLASSES + list(dict.fromkeys(backend_classes))
 
 
@@ -88,37 +88,38 @@ def build_config(parsed, explicit: set[str]) -> PipelineConfig:
     stages = {}
     for stage, registry in STAGES.items():
         backend = choose(registry, getattr(module, stage), f"--{stage}")
-        args = by_class[backend.arguments]
-        stages[stage] = (backend, component_config(args, backend.prefix, module.device, explicit))
+        args = [by_class[c] for c in (backend.shared, backend.arguments) if c]
+        stages[stage] = (backend, component_config(*args, prefix=backend.prefix, device=module.device, explicit=explicit))
     return PipelineConfig(
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),
         sender=component_config(by_class[SocketSenderArguments]),
-        local=component_config(by_class[LocalAudioArguments], "local_"),
+        local=component_config(by_class[LocalAudioArguments], prefix="local_"),
         vad=component_config(by_class[VADHandlerArguments]),
         **stages,
     )
 
 
-_config_classes: dict[tuple[type, str], type] = {}
+_config_classes: dict[tuple[type, ...], type] = {}
 
 
-def component_config(args, prefix: str = "", device: str | None = None, explicit: set[str] = frozenset()):
-    """A frozen copy of `args` with `prefix` stripped, gen fields gathered into `gen_kwargs`, and the
-    global --device applied where the component's own device flag was not given."""
+def component_config(*args, prefix: str = "", device: str | None = None, explicit: set[str] = frozenset()):
+    """One frozen config from one or more parsed dataclasses: `prefix` stripped, gen fields gathered into
+    `gen_kwargs`, and the global --device applied where the component's own device flag was not given."""
     values: dict[str, Any] = {}
     gen_kwargs: dict[str, Any] = {}
-    for f in fields(args):
-        value = getattr(args, f.name)
-        if f.name == f"{prefix}device" and device is not None and f.name not in explicit:
-            value = device
-        short = f.name[len(prefix):] if prefix and f.name.startswith(prefix) else f.name
-        if short.startswith("gen_"):
-            gen_kwargs[short[4:]] = value
-        else:
-            values[short] = value
-    key = (type(args), prefix)
+    for obj in args:
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == f"{prefix}device" and device is not None and f.name not in explicit:
+                value = device
+            short = f.name[len(prefix):] if prefix and f.name.startswith(prefix) else f.name
+            if short.startswith("gen_"):
+                gen_kwargs[short[4:]] = value
+            else:
+                values[short] = value
+    key = tuple(type(obj) for obj in args)
     if key not in _config_classes:
-        name = type(args).__name__.replace("Arguments", "Config")
+        name = type(args[-1]).__name__.replace("Arguments", "Config")
         _config_classes[key] = make_dataclass(name, [*values, "gen_kwargs"], frozen=True)
     return _config_classes[key](**values, gen_kwargs=gen_kwargs)

@@ -14,6 +14,7 @@ class Backend:
     handler: str  # "package.module:ClassName", imported only when chosen
     prefix: str  # CLI prefix stripped from this backend's fields ("stt_", "lm_", "tts_")
     install_hint: str  # what to pip install when the import fails
+    shared: type | None = None  # the stage's common CLI dataclass (model name, device...), merged into the config
 
     def load_handler(self) -> type:
         module_name, class_name = self.handler.split(":")

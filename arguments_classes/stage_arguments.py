@@ -1,0 +1,34 @@
+"""Fields every backend of a stage shares (HfArgumentParser allows each flag name once)."""
+from dataclasses import dataclass, field
+from typing import Optional
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful and friendly voice assistant. Answer in one or two short spoken sentences, "
+    "without lists, markdown or emoji."
+)
+
+
+@dataclass
+class STTArguments:
+    stt_model_name: Optional[str] = field(
+        default=None, metadata={"help": "Model directory or name for the chosen STT backend; default: the backend's own (faster-whisper: tiny.en bundled, offline)."}
+    )
+    stt_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda', 'mps' or 'auto'."})
+    language: str = field(default="en", metadata={"help": "Language code of the user's speech, or 'auto' to detect it."})
+
+
+@dataclass
+class LLMArguments:
+    lm_model_name: Optional[str] = field(
+        default=None, metadata={"help": "Model file, directory or name for the chosen LLM backend; default: SmolLM2-135M-Instruct bundled, offline."}
+    )
+    lm_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
+    init_chat_role: str = field(default="system", metadata={"help": "Role of the first chat message."})
+    init_chat_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "The system prompt."})
+    chat_size: int = field(default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees."})
+
+
+@dataclass
+class TTSArguments:
+    tts_model_name: Optional[str] = field(default=None, metadata={"help": "Model file, directory or name for the chosen TTS backend; default: the backend's own."})
+    tts_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
