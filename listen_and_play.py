@@ -47,9 +47,12 @@ class Reply:
     first_at: float | None = None
     last_at: float | None = None
     play_end: float = 0.0  # when the audio received so far has finished playing
+    # (bytes, time.monotonic()) of every block as it arrived: lets a benchmark find when a given sample came and played
+    arrivals: list[tuple[int, float]] = field(default_factory=list)
 
     def add(self, data: bytes) -> None:
         now = time.monotonic()
+        self.arrivals.append((len(data), now))
         self.first_at = self.first_at or now
         self.last_at = now
         # Each block plays after the previous one, and never before it arrived.
@@ -60,7 +63,8 @@ class Reply:
         return self.play_end + tail_s if self.first_at is not None else 0.0
 
 
-def receive_into(sock: socket.socket, reply: Reply, stop: threading.Event, on_audio=None) -> None:
+def receive(sock: socket.socket, on_data, stop: threading.Event) -> None:
+    """Hand every block the server sends to `on_data` until the server closes or `stop` is set."""
     try:
         while not stop.is_set():
             try:
@@ -69,9 +73,7 @@ def receive_into(sock: socket.socket, reply: Reply, stop: threading.Event, on_au
                 continue
             if not data:
                 break
-            reply.add(data)
-            if on_audio:
-                on_audio(data)
+            on_data(data)
     except OSError:
         pass
     finally:
@@ -98,38 +100,25 @@ def talk_with_file(host: str, send_port: int, recv_port: int, audio: np.ndarray,
                    silence_s=30.0, reply_idle_s=2.0, tail_s=0.3, timeout_s=60.0) -> tuple[Reply, float]:
     """Stream `audio` at real-time pace, then silence, until the reply has ended.
     Returns the reply and the monotonic time the question's last sample was sent."""
+    return converse(host, send_port, recv_port, [audio], chunk_bytes, silence_s, reply_idle_s, tail_s, timeout_s)[0]
+
+
+def converse(host: str, send_port: int, recv_port: int, questions: list[np.ndarray], chunk_bytes=1024,
+             silence_s=30.0, reply_idle_s=2.0, tail_s=0.3, timeout_s=60.0) -> list[tuple[Reply, float]]:
+    """Ask each question in turn on one connection (one conversation), like a person: say it, then stay
+    quiet (streaming silence) until the reply has been heard in full. Returns (reply, question end) per question."""
     send_sock, recv_sock = connect(host, send_port), connect(host, recv_port)
-    reply, stop = Reply(), threading.Event()
-    receiver = threading.Thread(target=receive_into, args=(recv_sock, reply, stop), daemon=True)
+    stop, current = threading.Event(), [Reply()]
+    receiver = threading.Thread(target=receive, args=(recv_sock, lambda data: current[0].add(data), stop), daemon=True)
     receiver.start()
-    samples_per_chunk = chunk_bytes // BYTES_PER_SAMPLE
-    silence = np.zeros(int(silence_s * RATE), dtype="<i2")
-    stream = np.concatenate([audio.astype("<i2"), silence])
-    question_end = None
-    started = time.monotonic()
+    results = []
     try:
-        sent = 0
-        while not stop.is_set():
-            now = time.monotonic()
-            if now - started > timeout_s:
+        for audio in questions:
+            current[0] = Reply()
+            question_end = _say(send_sock, current[0], stop, audio, chunk_bytes, silence_s, reply_idle_s, tail_s, timeout_s)
+            results.append((current[0], question_end))
+            if stop.is_set():
                 break
-            if reply.first_at and now > reply.playing_until(tail_s) and now - reply.last_at > reply_idle_s:
-                break  # the reply has been heard in full
-            if now < reply.playing_until(tail_s):
-                time.sleep(0.01)  # half-duplex: quiet while the reply plays
-                continue
-            if sent >= len(stream):
-                time.sleep(0.01)
-                continue
-            due = started + sent / RATE
-            if now < due:
-                time.sleep(min(due - now, 0.05))
-                continue
-            chunk = stream[sent:sent + samples_per_chunk]
-            send_sock.sendall(chunk.tobytes())
-            sent += len(chunk)
-            if question_end is None and sent >= len(audio):
-                question_end = time.monotonic()
     except OSError as e:
         logger.warning("connection to the server lost: %s", e.strerror or e)
     finally:
@@ -137,7 +126,38 @@ def talk_with_file(host: str, send_port: int, recv_port: int, audio: np.ndarray,
         receiver.join(1.0)
         send_sock.close()
         recv_sock.close()
-    return reply, question_end or time.monotonic()
+    return results
+
+
+def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_bytes: int, silence_s: float,
+         reply_idle_s: float, tail_s: float, timeout_s: float) -> float:
+    samples_per_chunk = chunk_bytes // BYTES_PER_SAMPLE
+    stream = np.concatenate([audio.astype("<i2"), np.zeros(int(silence_s * RATE), dtype="<i2")])
+    question_end = None
+    started = time.monotonic()
+    sent = 0
+    while not stop.is_set():
+        now = time.monotonic()
+        if now - started > timeout_s:
+            break
+        if reply.first_at and now > reply.playing_until(tail_s) and now - reply.last_at > reply_idle_s:
+            break  # the reply has been heard in full
+        if now < reply.playing_until(tail_s):
+            time.sleep(0.01)  # half-duplex: quiet while the reply plays
+            continue
+        if sent >= len(stream):
+            time.sleep(0.01)
+            continue
+        due = started + sent / RATE
+        if now < due:
+            time.sleep(min(due - now, 0.05))
+            continue
+        chunk = stream[sent:sent + samples_per_chunk]
+        sock.sendall(chunk.tobytes())
+        sent += len(chunk)
+        if question_end is None and sent >= len(audio):
+            question_end = time.monotonic()
+    return question_end or time.monotonic()
 
 
 def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=1024, tail_s=0.3) -> None:
@@ -169,7 +189,11 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         outdata[n:] = b"\x00" * (need - n)
         del pending[:n]
 
-    receiver = threading.Thread(target=receive_into, args=(recv_sock, reply, stop, to_play.put), daemon=True)
+    def on_data(data: bytes) -> None:
+        reply.add(data)
+        to_play.put(data)
+
+    receiver = threading.Thread(target=receive, args=(recv_sock, on_data, stop), daemon=True)
     try:
         with sd.RawInputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=blocksize, callback=on_input), \
                 sd.RawOutputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=blocksize, callback=on_output):

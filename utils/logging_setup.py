@@ -8,6 +8,8 @@ def setup_logging(level: str) -> None:
         level=level.upper(), stream=sys.stderr,
         format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
     )
+    if level.lower() != "debug":
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one INFO line per utterance otherwise
     if level.lower() == "debug" and importlib.util.find_spec("torch") is not None:
         import torch
 
