@@ -26,6 +26,11 @@ class LLMArguments:
     init_chat_role: str = field(default="system", metadata={"help": "Role of the first chat message."})
     init_chat_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "The system prompt."})
     chat_size: int = field(default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees."})
+    # Generation options every LLM backend has. Named as 3 of the 4 APIs name them (llama.cpp, OpenAI, mlx-lm:
+    # max_tokens); transformers' handler maps max_tokens to max_new_tokens. Options only one backend has
+    # live in that backend's class, named as its API names them.
+    lm_gen_max_tokens: int = field(default=96, metadata={"help": "Longest reply, in tokens."})
+    lm_gen_temperature: float = field(default=0.0, metadata={"help": "Sampling temperature (0 is greedy)."})
 
 
 @dataclass
