@@ -114,13 +114,16 @@ def converse(host: str, send_port: int, recv_port: int, questions: list[np.ndarr
     results = []
     try:
         for audio in questions:
-            current[0] = Reply()
-            question_end = _say(send_sock, current[0], stop, audio, chunk_bytes, silence_s, reply_idle_s, tail_s, timeout_s)
-            results.append((current[0], question_end))
+            reply = current[0] = Reply()
+            question_end = time.monotonic()
+            try:
+                question_end = _say(send_sock, reply, stop, audio, chunk_bytes, silence_s, reply_idle_s, tail_s, timeout_s)
+            except OSError as e:
+                logger.warning("connection to the server lost: %s", e.strerror or e)
+                stop.set()
+            results.append((reply, question_end))
             if stop.is_set():
                 break
-    except OSError as e:
-        logger.warning("connection to the server lost: %s", e.strerror or e)
     finally:
         stop.set()
         receiver.join(1.0)
@@ -166,6 +169,12 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
     except OSError as e:  # the PortAudio library itself is missing
         raise ClientError(f"cannot use audio devices ({e}); install PortAudio (Debian: apt-get install libportaudio2) "
                           "or use --input_file/--output_file") from None
+    for kind, what in (("input", "microphone"), ("output", "speaker")):
+        try:
+            sd.query_devices(kind=kind)
+        except sd.PortAudioError:
+            raise ClientError(f"no {what} found (devices: {_device_names(sd) or 'none'}); "
+                              "use --input_file/--output_file on a machine without audio") from None
     send_sock, recv_sock = connect(host, send_port), connect(host, recv_port)
     reply, stop = Reply(), threading.Event()
     to_play: queue.Queue[bytes] = queue.Queue()
@@ -213,6 +222,10 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         send_sock.close()
         recv_sock.close()
     print("The server closed the connection.", file=sys.stderr)
+
+
+def _device_names(sd) -> str:
+    return ", ".join(d["name"] for d in sd.query_devices())
 
 
 def parse_args(argv):

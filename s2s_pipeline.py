@@ -54,6 +54,7 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
         logger.info("%s ready in %.1f s", handler.name, time.monotonic() - t)
         return handler
 
+    connections = _connections(config, q, metrics)  # first: a busy port or a missing device fails fast
     (stt_backend, stt_config), (llm_backend, llm_config), (tts_backend, tts_config) = config.stt, config.llm, config.tts
     handlers = [
         stage("vad", VADHandler, q.recv_audio_chunks, q.spoken_prompt, config=config.vad,
@@ -63,7 +64,7 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
         stage("tts", tts_backend.load_handler(), q.lm_response, q.send_audio_chunks, config=tts_config,
               should_listen=q.should_listen, model=models.get("tts")),
     ]
-    handlers = _connections(config, q, metrics) + handlers
+    handlers = connections + handlers
     logger.info("pipeline loaded in %.1f s", time.monotonic() - started)
     return ThreadManager(handlers, q.stop_event)
 
@@ -91,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_arguments(argv)
         setup_logging(config.module.log_level)
+        if config.local.list_devices:
+            from connections.local_audio_streamer import list_devices
+
+            print(list_devices())
+            return 0
         q = Queues()
         metrics = TurnMetrics(config.module.metrics_file)
         manager = build_pipeline(config, q, metrics)

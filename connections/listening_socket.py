@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import errno
+import select
 import socket
 
 from utils.errors import ConfigError
@@ -35,3 +36,14 @@ def accept(sock: socket.socket) -> tuple[socket.socket, str] | None:
     except (socket.timeout, BlockingIOError):
         return None
     return conn, f"{address[0]}:{address[1]}"
+
+
+def peer_closed(conn: socket.socket) -> bool:
+    """True when the other end has closed a connection it never sends on (our reply connection)."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""  # readable and empty: the peer closed
+    except OSError:
+        return True

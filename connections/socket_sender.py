@@ -7,7 +7,7 @@ import socket
 import threading
 
 from connections.conversations import ConversationBoard
-from connections.listening_socket import ACCEPT_POLL_S, accept, listen
+from connections.listening_socket import ACCEPT_POLL_S, accept, listen, peer_closed
 from utils.messages import END
 from utils.metrics import TurnMetrics
 
@@ -41,10 +41,17 @@ class SocketSender:
         """Send to one client until its conversation ends; True when END arrived."""
         conversation = None
         while conversation is None and not self.stop_event.is_set():
+            if peer_closed(conn):  # a client that left before its conversation started (or ended)
+                conn.close()
+                return False
             conversation = self.board.wait_for_active(ACCEPT_POLL_S)
         conn.settimeout(SEND_TIMEOUT_S)
         try:
             while not self.stop_event.is_set() and not conversation.ended:
+                if peer_closed(conn):
+                    logger.info("reply connection %s closed by the client", peer)
+                    conversation.end()
+                    break
                 try:
                     item = self.queue_in.get(timeout=ACCEPT_POLL_S)
                 except queue.Empty:

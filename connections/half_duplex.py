@@ -1,0 +1,69 @@
+"""Playback has priority: the speaker's buffer, and the gate that keeps the microphone closed while
+the assistant's own voice is in the room (no echo cancellation: half-duplex)."""
+from __future__ import annotations
+
+import queue
+
+RATE = 16000
+BYTES_PER_SAMPLE = 2
+
+
+class SpeakerBuffer:
+    """Reply audio waiting for the output callback, and when the last of it leaves the speaker.
+
+    `push` is called by the streamer thread; `fill` is the body of the output callback: it only copies
+    bytes and notes a time stamp. Times are time.monotonic() seconds.
+    """
+
+    def __init__(self, max_blocks: int) -> None:
+        self._blocks: queue.Queue[bytes] = queue.Queue(max_blocks)
+        self._pending = bytearray()  # owned by the callback: bytes taken from the queue, not yet played
+        self.sounding_until = float("-inf")  # when the last sample handed to the device will have been heard
+
+    def has_room(self) -> bool:
+        return not self._blocks.full()
+
+    def push(self, pcm: bytes) -> None:
+        self._blocks.put_nowait(pcm)  # callers check has_room(); only this thread pushes
+
+    @property
+    def busy(self) -> bool:
+        """Audio is queued that the device has not taken yet."""
+        return not self._blocks.empty() or bool(self._pending)
+
+    def fill(self, outdata, now: float, output_delay_s: float) -> int:
+        """Copy queued audio into `outdata` (silence where there is none); returns the bytes of audio written.
+        `output_delay_s`: from this callback to the moment its first sample is heard (PortAudio's DAC time)."""
+        need = len(outdata)
+        while len(self._pending) < need:
+            try:
+                self._pending += self._blocks.get_nowait()
+            except queue.Empty:
+                break
+        n = min(need, len(self._pending))
+        if n:
+            outdata[:n] = self._pending[:n]
+            del self._pending[:n]
+            self.sounding_until = now + output_delay_s + n / BYTES_PER_SAMPLE / RATE
+        if n < need:
+            outdata[n:need] = bytes(need - n)
+        return n
+
+
+class HalfDuplexGate:
+    """Decides, per microphone block, whether the assistant may hear it.
+
+    Closed while the pipeline is not listening (`listening` False: a reply is being prepared), while reply
+    audio waits for the speaker, and until `tail_s` after the reply's last sample was heard in the room,
+    judged by the block's capture time. `margin_s` covers the input side's delay (about one block).
+    """
+
+    def __init__(self, speaker: SpeakerBuffer, tail_s: float, margin_s: float) -> None:
+        self.speaker = speaker
+        self.tail_s = tail_s
+        self.margin_s = margin_s
+
+    def mic_open(self, captured_at: float, listening: bool) -> bool:
+        if not listening or self.speaker.busy:
+            return False
+        return captured_at >= self.speaker.sounding_until + self.margin_s + self.tail_s

@@ -1,0 +1,194 @@
+"""This machine's microphone and speaker through PortAudio (sounddevice), 16 kHz mono int16, half-duplex.
+
+The audio callbacks only copy and enqueue; the streamer's thread gates the microphone (connections/half_duplex.py),
+watches its level (connections/mic_level.py) and feeds the reply to the speaker.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from connections.half_duplex import RATE, HalfDuplexGate, SpeakerBuffer
+from connections.mic_level import MicLevelMonitor
+from utils.errors import ConfigError
+from utils.messages import END, AudioFrame, Conversation
+from utils.metrics import TurnMetrics
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.1  # queue reads time out this often so a stop request is seen quickly
+MIC_QUEUE_BLOCKS = 200  # ~6 s at 512 samples: the thread is far faster, a full queue means it is stuck
+SPEAKER_AHEAD_S = 2.0  # reply audio queued for the speaker at most; the rest waits upstream
+KINDS = {"input": ("microphone", "max_input_channels"), "output": ("speaker", "max_output_channels")}
+
+
+def import_sounddevice():
+    try:
+        import sounddevice
+    except ImportError as e:
+        raise ConfigError("--mode local needs sounddevice: pip install sounddevice") from e
+    except OSError as e:  # sounddevice is there but the PortAudio library is not
+        raise ConfigError("--mode local needs the PortAudio library: apt-get install libportaudio2 "
+                          "(macOS: brew install portaudio)") from e
+    return sounddevice
+
+
+def list_devices(sd=None) -> str:
+    """The audio devices PortAudio sees, '>' marking the default input and '<' the default output."""
+    sd = sd or import_sounddevice()
+    devices = sd.query_devices()
+    if len(devices) == 0:
+        return "PortAudio finds no audio devices (connect one, or start a sound server such as PulseAudio)"
+    return str(devices)
+
+
+def pick_device(sd, spec: str | None, kind: str) -> int | None:
+    """The index of the `kind` ('input'/'output') device `spec` names (an index, or part of its name,
+    case-insensitive); None for the system default. One clear ConfigError naming the choices otherwise."""
+    what, channels = KINDS[kind]
+    devices = [(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d[channels] > 0]
+    if not devices:
+        raise ConfigError(f"no {what}: PortAudio finds no audio {kind} device (connect one, or start a sound "
+                          "server such as PulseAudio)")
+    if spec is None:
+        return None
+    choices = "; ".join(f"{i} '{name}'" for i, name in devices)
+    spec = spec.strip()
+    if spec.isdigit():
+        if int(spec) in dict(devices):
+            return int(spec)
+        raise ConfigError(f"--{kind}_device {spec}: no {kind} device has that index; {kind} devices: {choices}")
+    exact = [i for i, name in devices if name.lower() == spec.lower()]
+    matches = exact or [i for i, name in devices if spec.lower() in name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    problem = "matches no" if not matches else "matches more than one"
+    raise ConfigError(f"--{kind}_device '{spec}' {problem} {kind} device; {kind} devices: {choices}")
+
+
+class LocalAudioStreamer:
+    """AudioFrame out (while listening and nothing plays), AudioOut in (played). One conversation per session."""
+
+    name = "LocalAudioStreamer"
+
+    def __init__(self, stop_event: threading.Event, queue_out: queue.Queue, queue_in: queue.Queue,
+                 should_listen: threading.Event, metrics: TurnMetrics, config, sd=None) -> None:
+        self.stop_event = stop_event
+        self.queue_out = queue_out
+        self.queue_in = queue_in
+        self.should_listen = should_listen
+        self.metrics = metrics
+        self.conversation = Conversation()
+        block_s = config.blocksize / RATE
+        self.speaker = SpeakerBuffer(max_blocks=max(1, int(SPEAKER_AHEAD_S / block_s)))
+        self.gate = HalfDuplexGate(self.speaker, tail_s=config.playback_tail_ms / 1000, margin_s=block_s)
+        self.levels = MicLevelMonitor(RATE)
+        self._mic: queue.Queue[tuple[float, bytes]] = queue.Queue(MIC_QUEUE_BLOCKS)
+        self._mic_dropped = 0
+        self._xruns = 0  # over/underflows PortAudio reported to a callback
+        self._input, self._output = self._open(sd or import_sounddevice(), config)
+
+    def _open(self, sd, config):
+        """Open (not start) both streams now, so a bad device fails before any thread starts."""
+        streams = []
+        try:
+            for kind, stream_class, callback in (("input", sd.RawInputStream, self._on_input),
+                                                 ("output", sd.RawOutputStream, self._on_output)):
+                device = pick_device(sd, getattr(config, f"{kind}_device"), kind)
+                try:
+                    streams.append(stream_class(samplerate=RATE, channels=1, dtype="int16", blocksize=config.blocksize,
+                                                device=device, callback=callback))
+                except (sd.PortAudioError, ValueError) as e:
+                    what = KINDS[kind][0]
+                    raise ConfigError(f"cannot open the {what} at 16 kHz mono ({e}); choose another with "
+                                      f"--{kind}_device (see --list_devices)") from e
+                name = sd.query_devices(streams[-1].device)["name"]
+                logger.info("%s: '%s' (latency %.0f ms)", KINDS[kind][0], name, streams[-1].latency * 1000)
+        except ConfigError:
+            for stream in streams:
+                stream.close(ignore_errors=True)
+            raise
+        return streams
+
+    # --- PortAudio's threads: copy and enqueue, nothing else ---
+
+    def _on_input(self, indata, frames, time_info, status) -> None:
+        if status:
+            self._xruns += 1
+        try:
+            self._mic.put_nowait((time.monotonic(), bytes(indata)))
+        except queue.Full:
+            self._mic_dropped += 1
+
+    def _on_output(self, outdata, frames, time_info, status) -> None:
+        if status:
+            self._xruns += 1
+        delay = time_info.outputBufferDacTime - time_info.currentTime
+        self.speaker.fill(outdata, time.monotonic(), delay if delay > 0 else self._output.latency)
+
+    # --- the streamer's thread ---
+
+    def run(self) -> None:
+        try:
+            self._input.start()
+            self._output.start()
+            self.should_listen.set()  # nobody connects in local mode: listen from the start
+            while not self.stop_event.is_set():
+                if not self._feed_speaker():
+                    break  # END: the stages behind us have stopped
+                self._take_mic()
+        except Exception:
+            logger.exception("%s failed; stopping local audio", self.name)
+        finally:
+            self.conversation.end()  # whatever is still in flight belongs to nobody now
+            for stream in (self._input, self._output):
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            if self._mic_dropped or self._xruns:
+                logger.info("local audio: %d microphone blocks dropped, %d over/underruns",
+                            self._mic_dropped, self._xruns)
+            self._put(END)
+
+    def _feed_speaker(self) -> bool:
+        """Move reply audio to the speaker while it has room; False once END arrives."""
+        while self.speaker.has_room():
+            try:
+                item = self.queue_in.get_nowait()
+            except queue.Empty:
+                return True
+            if item is END:
+                return False
+            if item.pcm:
+                self.speaker.push(item.pcm)
+                self.metrics.audio_sent(item.turn)
+            if item.last:
+                self.metrics.turn_done(item.turn)
+        return True
+
+    def _take_mic(self) -> None:
+        """Wait for the next microphone block (this paces the loop), then handle all that have arrived."""
+        try:
+            captured_at, pcm = self._mic.get(timeout=POLL_S)
+        except queue.Empty:
+            return
+        while True:
+            warning = self.levels.push(pcm)
+            if warning:
+                logger.warning(warning)
+            if self.gate.mic_open(captured_at, self.should_listen.is_set()):
+                self._put(AudioFrame(pcm, self.conversation))
+            try:
+                captured_at, pcm = self._mic.get_nowait()
+            except queue.Empty:
+                return
+
+    def _put(self, item) -> None:
+        while True:
+            try:
+                self.queue_out.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if self.stop_event.is_set():
+                    return

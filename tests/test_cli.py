@@ -1,0 +1,107 @@
+"""What a user meets on the command line: clear one-line errors, clean shutdown."""
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, ServerProcess, free_port
+
+
+def run(*args, timeout=120):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.strip() and " INFO " not in line]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--stt", "nope"], "error: unknown --stt backend 'nope'"),
+    (["--lm_model_name", "/no/such/model.gguf"], "error: GGUF model file not found: /no/such/model.gguf"),
+    (["--stt_model_name", "/no/such/whisper"], "error: Whisper model directory not found: /no/such/whisper"),
+    (["--mode", "radio"], "error: unknown --mode 'radio'"),
+])
+def test_bad_configuration_is_one_line_and_exit_2(flags, message):
+    result = run("s2s_pipeline.py", "--recv_port", str(free_port()), "--send_port", str(free_port()), *flags)
+    assert result.returncode == 2
+    assert error_lines(result) == [error_lines(result)[0]] and error_lines(result)[0].startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_a_busy_port_is_one_line_and_exit_2():
+    with socket.socket() as busy:
+        busy.bind(("localhost", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("s2s_pipeline.py", "--recv_port", str(port), "--send_port", str(free_port()))
+    assert result.returncode == 2
+    assert error_lines(result) == [f"error: port {port} on localhost is already in use (another server running?)"]
+
+
+def test_help_lists_the_flags():
+    result = run("s2s_pipeline.py", "--help")
+    assert result.returncode == 0
+    for flag in ("--mode", "--stt", "--llm", "--tts", "--lm_model_name", "--init_chat_prompt", "--recv_host", "--thresh"):
+        assert flag in result.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_server_cleanly(sig):
+    server = ServerProcess()
+    # a client is connected and talking when the signal comes
+    from listen_and_play import connect
+
+    send, recv = connect("127.0.0.1", server.recv_port), connect("127.0.0.1", server.send_port)
+    send.sendall(bytes(16000))
+    t = time.monotonic()
+    code = server.stop(sig)
+    took = time.monotonic() - t
+    send.close(), recv.close()
+    assert code == 0
+    assert took < 5, f"shutdown took {took:.1f} s"
+
+
+def test_client_without_a_server_is_one_line_and_exit_1():
+    result = run("listen_and_play.py", "--send_port", str(free_port()), "--recv_port", str(free_port()), timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: ")
+
+
+def test_client_reads_a_wav_and_writes_the_reply(tmp_path):
+    """The client's file mode against a tiny loopback server that answers every block with a tone."""
+    import threading
+
+    import numpy as np
+    import soundfile as sf
+
+    from tests.speech import write_wav
+
+    recv_port, send_port = free_port(), free_port()
+    listeners = [socket.create_server(("127.0.0.1", p)) for p in (recv_port, send_port)]
+    tone = (0.3 * 32767 * np.sin(np.arange(8000) / 5)).astype("<i2").tobytes()
+
+    def serve():
+        inbound, _ = listeners[0].accept()
+        outbound, _ = listeners[1].accept()
+        got = 0
+        while got < 16000:
+            got += len(inbound.recv(4096))
+        outbound.sendall(tone)  # 0.5 s of "reply" after 0.5 s of question
+        inbound.recv(4096)
+        time.sleep(3)
+        inbound.close(), outbound.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    question, reply = tmp_path / "q.wav", tmp_path / "r.wav"
+    write_wav(question, np.zeros(8000, "<i2"))
+    result = run("listen_and_play.py", "--send_port", str(recv_port), "--recv_port", str(send_port),
+                 "--input_file", str(question), "--output_file", str(reply), "--reply_idle_s", "0.5", timeout=30)
+    for listener in listeners:
+        listener.close()
+    assert result.returncode == 0, result.stderr
+    audio, rate = sf.read(reply, dtype="int16")
+    assert rate == 16000 and audio.tobytes() == tone

@@ -1,0 +1,61 @@
+"""The real default models, the real server process, the real client, on loopback."""
+import re
+
+import numpy as np
+import pytest
+
+from listen_and_play import converse, talk_with_file
+from tests.speech import espeak
+from tests.transcribe import transcribe, word_recall, words
+
+pytestmark = pytest.mark.integration
+
+
+def ask(server, *questions):
+    return converse("127.0.0.1", server.recv_port, server.send_port, list(questions), silence_s=20,
+                    reply_idle_s=1.5, timeout_s=60)
+
+
+def test_a_spoken_question_gets_a_spoken_answer(server):
+    (reply, question_end), = ask(server, espeak("What is the capital of France?"))
+    assert reply.first_at is not None, "no reply audio"
+    assert len(reply.audio) / 2 / 16000 > 0.5
+
+    server.wait_for(lambda: server.lines("ASSISTANT:"), 10, "ASSISTANT line")
+    user = server.lines("USER:")[-1]
+    assert {"what", "capital", "france"} <= set(words(user)), user
+    assert word_recall("what is the capital of france", user) >= 0.8, user
+
+    said = server.lines("ASSISTANT:")[-1]
+    heard = transcribe(reply.audio)
+    assert word_recall(said, heard) >= 0.6, f"assistant said {said!r}, the audio sounds like {heard!r}"
+    assert re.search(r"[a-z]{2,}", heard.lower()), "the reply is not English words"
+    assert any(f"turn" in line and "first audio" in line for line in server.stderr)
+
+
+def test_two_questions_in_one_conversation(server):
+    before = len(server.lines("USER:"))
+    results = ask(server, espeak("My name is Alice."), espeak("What is my name?"))
+    assert [r.first_at is not None for r, _ in results] == [True, True]
+    server.wait_for(lambda: len(server.lines("ASSISTANT:")) >= before + 2, 10, "two replies")
+    assert len(server.lines("USER:")) == before + 2  # it never answered its own voice
+
+
+def test_the_next_client_is_served_after_one_left(server):
+    first, _ = talk_with_file("127.0.0.1", server.recv_port, server.send_port, espeak("Hello there."),
+                              silence_s=20, reply_idle_s=1.0, timeout_s=60)
+    second, _ = talk_with_file("127.0.0.1", server.recv_port, server.send_port, espeak("How are you today?"),
+                               silence_s=20, reply_idle_s=1.0, timeout_s=60)
+    assert first.first_at is not None and second.first_at is not None
+
+
+def test_garbage_from_a_client_does_not_stop_the_server(server):
+    from listen_and_play import connect
+
+    send, recv = connect("127.0.0.1", server.recv_port), connect("127.0.0.1", server.send_port)
+    send.sendall(np.random.default_rng(1).integers(0, 256, 16001, dtype=np.uint8).tobytes())
+    send.close(), recv.close()
+    reply, _ = talk_with_file("127.0.0.1", server.recv_port, server.send_port, espeak("Good morning."),
+                              silence_s=20, reply_idle_s=1.0, timeout_s=60)
+    assert server.proc.poll() is None
+    assert reply.first_at is not None
