@@ -37,3 +37,6 @@ class LLMArguments:
 class TTSArguments:
     tts_model_name: Optional[str] = field(default=None, metadata={"help": "Model file, directory or name for the chosen TTS backend; default: the backend's own."})
     tts_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
+    tts_torch_dtype: str = field(default="float32", metadata={"help": "torch backends (parler, facebook-mms): float32, float16 or bfloat16."})
+    tts_language: str = field(default="en", metadata={"help": "Language spoken when a sentence carries none (the STT's language picks the voice otherwise)."})
+    tts_blocksize: int = field(default=512, metadata={"help": "Samples per audio block sent (512 at 16 kHz = 32 ms)."})
