@@ -1,8 +1,23 @@
 """Text-to-speech backends."""
+from arguments_classes.facebook_mms_tts_arguments import FacebookMMSTTSHandlerArguments
 from arguments_classes.hibari_tts_arguments import HibariTTSHandlerArguments
+from arguments_classes.melo_tts_arguments import MeloTTSHandlerArguments
+from arguments_classes.parler_tts_arguments import ParlerTTSHandlerArguments
 from arguments_classes.stage_arguments import TTSArguments
 from utils.registry import Backend
 
 BACKENDS = {
     "hibari": Backend("hibari", HibariTTSHandlerArguments, "TTS.hibari_handler:HibariTTSHandler", "tts_", "hibari-tts soxr", shared=TTSArguments),
+    "parler": Backend(
+        "parler", ParlerTTSHandlerArguments, "TTS.parler_handler:ParlerTTSHandler", "tts_",
+        "-r requirements-parler.txt in its own venv: bash scripts/install_parler.sh", shared=TTSArguments,
+    ),
+    "melo": Backend(
+        "melo", MeloTTSHandlerArguments, "TTS.melo_handler:MeloTTSHandler", "tts_",
+        "MeloTTS from its source repository myshell-ai/MeloTTS (PyPI's melotts does not build)", shared=TTSArguments,
+    ),
+    "facebook-mms": Backend(
+        "facebook-mms", FacebookMMSTTSHandlerArguments, "TTS.facebook_mms_handler:FacebookMMSTTSHandler", "tts_",
+        "torch==2.13.0 transformers soxr", shared=TTSArguments,
+    ),
 }

@@ -7,17 +7,15 @@ import threading
 import numpy as np
 from hibari import Hibari
 
+from TTS.base import OUTPUT_RATE, TTSHandler
 from utils.audio import blocks, resample, to_int16
-from utils.base_handler import BaseHandler
 from utils.errors import ConfigError
-from utils.messages import AudioOut, Sentence
+from utils.messages import Sentence
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_RATE = 16000
 
-
-class HibariTTSHandler(BaseHandler):
+class HibariTTSHandler(TTSHandler):
     """Sentence in, AudioOut blocks out. After the reply's last sentence the pipeline listens again."""
 
     def setup(self, config, should_listen: threading.Event, model=None) -> None:
@@ -38,12 +36,5 @@ class HibariTTSHandler(BaseHandler):
         audio = self.model(text, speed=self.config.speed)
         return to_int16(resample(audio, self.model.sample_rate, OUTPUT_RATE))
 
-    def process(self, sentence: Sentence):
-        turn = sentence.turn
-        if sentence.text:
-            for block in blocks(self.synthesize(sentence.text), self.config.blocksize):
-                turn.mark("first_audio")
-                yield AudioOut(block, turn)
-        if sentence.last:
-            yield AudioOut(b"", turn, last=True)
-            self.should_listen.set()
+    def speak(self, sentence: Sentence):
+        yield from blocks(self.synthesize(sentence.text), self.config.blocksize)

@@ -1,0 +1,78 @@
+"""What every TTS backend shares: sentences in, fixed-size 16 kHz int16 blocks out, listening again after the reply."""
+from __future__ import annotations
+
+import threading
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from utils.audio import blocks, resample, to_int16
+from utils.base_handler import BaseHandler
+from utils.errors import ConfigError
+from utils.messages import AudioOut, Sentence
+
+OUTPUT_RATE = 16000
+
+
+class TTSHandler(BaseHandler):
+    """Subclasses write `setup` (which sets `self.should_listen`) and `speak(sentence)`, which yields
+    int16 blocks (bytes) of the configured size as soon as each is ready."""
+
+    should_listen: threading.Event
+
+    def speak(self, sentence: Sentence) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def process(self, sentence: Sentence) -> Iterator[AudioOut]:
+        turn = sentence.turn
+        if sentence.text:
+            for block in self.speak(sentence):
+                turn.mark("first_audio")
+                yield AudioOut(block, turn)
+        if sentence.last:
+            yield AudioOut(b"", turn, last=True)
+            self.should_listen.set()
+
+
+def pcm_blocks(audio: np.ndarray, rate: int, blocksize: int) -> list[bytes]:
+    """A whole utterance (float in [-1, 1] at `rate`) -> 16 kHz int16 blocks, the last one zero-padded."""
+    return blocks(to_int16(resample(np.asarray(audio).reshape(-1), rate, OUTPUT_RATE)), blocksize)
+
+
+def stream_blocks(chunks: Iterable[np.ndarray], rate: int, blocksize: int) -> Iterator[bytes]:
+    """Audio arriving in pieces -> 16 kHz int16 blocks, each yielded as soon as it is full; the pieces are
+    resampled as one stream (no clicks where they meet) and only the very last block is zero-padded."""
+    resampler = None
+    if rate != OUTPUT_RATE:
+        import soxr
+
+        resampler = soxr.ResampleStream(rate, OUTPUT_RATE, 1, dtype="float32")
+
+    def convert(chunk: np.ndarray, last: bool) -> np.ndarray:
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        return to_int16(resampler.resample_chunk(chunk, last=last) if resampler is not None else chunk)
+
+    pending = np.zeros(0, dtype="<i2")
+    for chunk in chunks:
+        pending = np.concatenate([pending, convert(chunk, last=False)])
+        full = len(pending) - len(pending) % blocksize
+        for start in range(0, full, blocksize):
+            yield pending[start:start + blocksize].tobytes()
+        pending = pending[full:]
+    yield from blocks(np.concatenate([pending, convert(np.zeros(0, np.float32), last=True)]), blocksize)
+
+
+def torch_dtype(name: str):
+    """'float16' -> torch.float16, or a one-line ConfigError."""
+    import torch
+
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ConfigError(f"unknown --tts_torch_dtype '{name}'; choose float32, float16 or bfloat16")
+    return dtype
+
+
+def cannot_load(what: str, name: str, error: Exception) -> ConfigError:
+    """A loading error as one line (hub errors run to many lines)."""
+    text = str(error).strip()
+    return ConfigError(f"cannot load {what} '{name}': {text.splitlines()[0] if text else type(error).__name__}")
