@@ -1,0 +1,122 @@
+"""Results -> summary numbers -> the Markdown table the benchmark prints (and the README carries)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from benchmarks.floors import StageTimes
+from benchmarks.measures import median, percentile, word_error_rate
+
+SERVER_MARKS = ("transcript", "first_sentence", "first_audio_sent")
+
+
+@dataclass
+class TurnResult:
+    """One question asked to the server, timed at the client; seconds after the question's last voiced sample."""
+
+    question: str
+    run: int
+    heard_s: float | None  # when the reply's first voiced sample played (None: no voiced reply)
+    first_byte_s: float | None  # when the reply's first byte arrived, silence or not
+    heard: str  # the server's transcript(s) of the question
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+def _median_ms(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return _ms(median(present)) if present else None
+
+
+def _median_of_ms(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(median(present), 1) if present else None
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 3) if denominator > 0 else None
+
+
+def summarize(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wait_s: float,
+              server_marks: Sequence[dict] = ()) -> dict:
+    heard = [t.heard_s for t in turns if t.heard_s is not None]
+    floor_values = [f.floor_s(vad_wait_s) for f in floors]
+    overheads = []
+    for question in dict.fromkeys(t.question for t in turns):
+        q_heard = [t.heard_s for t in turns if t.question == question and t.heard_s is not None]
+        q_floor = [v for f, v in zip(floors, floor_values) if f.question == question and v is not None]
+        if q_heard and q_floor:
+            overheads.append(median(q_heard) - median(q_floor))
+    return {
+        "replies": f"{len(heard)}/{len(turns)}",
+        "v2v_median_ms": _ms(median(heard)) if heard else None,
+        "v2v_p90_ms": _ms(percentile(heard, 90)) if heard else None,
+        "first_byte_median_ms": _median_ms([t.first_byte_s for t in turns]),
+        "floor_median_ms": _median_ms(floor_values),
+        "overhead_median_ms": _ms(median(overheads)) if overheads else None,
+        "floor_parts_ms": {
+            "vad_wait": _ms(vad_wait_s),
+            "stt": _median_ms([f.stt_s for f in floors]),
+            "llm_first_sentence": _median_ms([f.llm_first_sentence_s for f in floors]),
+            "tts_first_audio": _median_ms([f.tts_first_audio_s for f in floors]),
+            "tts_lead_silence": _median_ms([f.tts_lead_silence_s for f in floors if f.tts_first_audio_s is not None]),
+        },
+        "server_ms": {name: _median_of_ms([m.get(f"{name}_ms") for m in server_marks]) for name in SERVER_MARKS},
+        "llm_first_token_ms": _median_ms([f.llm_first_token_s for f in floors]),
+        "stt_rtf": _ratio(sum(f.stt_s for f in floors), sum(f.audio_s for f in floors)),
+        "tts_rtf": _ratio(sum(f.tts_total_s for f in floors), sum(f.tts_audio_s for f in floors)),
+        "llm_tokens_per_s": _ratio(sum(max(f.llm_tokens - 1, 0) for f in floors), sum(f.llm_decode_s for f in floors)),
+        "wer_server": word_error_rate([t.question for t in turns], [t.heard for t in turns]) if turns else None,
+        "wer_in_process": word_error_rate([f.question for f in floors], [f.transcript for f in floors]) if floors else None,
+    }
+
+
+def _fmt(value, unit: str = "", digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}{unit}" if isinstance(value, (int, float)) else f"{value}{unit}"
+
+
+def format_table(s: dict) -> str:
+    """A two-column Markdown table of a summary (summarize() plus start-up, memory and machine)."""
+    parts, server = s["floor_parts_ms"], s["server_ms"]
+    rows = [
+        ("replies with voice", _fmt(s["replies"])),
+        ("voice-to-voice, median", _fmt(s["v2v_median_ms"], " ms")),
+        ("voice-to-voice, p90", _fmt(s["v2v_p90_ms"], " ms")),
+        ("first reply byte (silent or not), median", _fmt(s["first_byte_median_ms"], " ms")),
+        ("floor (stages alone, back to back), median", _fmt(s["floor_median_ms"], " ms")),
+        ("overhead over the floor, median", _fmt(s["overhead_median_ms"], " ms")),
+        ("floor parts: VAD silence wait / STT / LLM first sentence / TTS first audio / TTS leading silence",
+         " / ".join(_fmt(parts[k]) for k in ("vad_wait", "stt", "llm_first_sentence", "tts_first_audio", "tts_lead_silence"))
+         + " ms"),
+        ("server marks after its VAD's end of speech: transcript / first sentence / first audio sent",
+         " / ".join(_fmt(server[k]) for k in SERVER_MARKS) + " ms"),
+        ("STT real-time factor", _fmt(s["stt_rtf"], digits=3)),
+        ("TTS real-time factor", _fmt(s["tts_rtf"], digits=3)),
+        ("LLM first token, median", _fmt(s["llm_first_token_ms"], " ms")),
+        ("LLM tokens/s (decoding)", _fmt(s["llm_tokens_per_s"])),
+        ("STT word error rate: server / in-process",
+         f"{_fmt(s['wer_server'], digits=3)} / {_fmt(s['wer_in_process'], digits=3)}"),
+        ("server start-up (to 'ready')", _fmt(s.get("startup_s"), " s", 1)),
+        ("server peak memory (VmHWM)", _fmt(s.get("peak_memory_mb"), " MB")),
+    ]
+    if s.get("machine"):
+        rows.append(("machine", s["machine"]))
+    width = max(len(label) for label, _ in rows)
+    lines = [f"| {'metric'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {label.ljust(width)} | {value} |" for label, value in rows]
+    return "\n".join(lines)
+
+
+def format_questions(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wait_s: float) -> str:
+    """One line per question: medians over the runs, and what the server heard."""
+    lines = ["| question | voice-to-voice ms | floor ms | server heard |", "|---|---|---|---|"]
+    for question in dict.fromkeys(t.question for t in turns):
+        mine = [t for t in turns if t.question == question]
+        heard = _median_ms([t.heard_s for t in mine])
+        floor = _median_ms([f.floor_s(vad_wait_s) for f in floors if f.question == question])
+        lines.append(f"| {question} | {_fmt(heard)} | {_fmt(floor)} | {mine[-1].heard or '(nothing)'} |")
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""`python s2s_pipeline.py` as a child process: start-up time, its output, peak memory, a clean stop."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = "ready: talk to me"
+STOP_TIMEOUT_S = 20.0
+
+
+class ServerError(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, flags: list[str], ready_timeout_s: float = 300.0) -> None:
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        started = time.monotonic()
+        # -u and COLUMNS: USER lines arrive as they are printed, each on one line.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "500"}
+        self.proc = subprocess.Popen([sys.executable, "-u", str(ROOT / "s2s_pipeline.py"), *flags], cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self._ready = threading.Event()
+        self._readers = [threading.Thread(target=self._collect, args=(stream, sink), daemon=True)
+                         for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr))]
+        for reader in self._readers:
+            reader.start()
+        while not self._ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() - started > ready_timeout_s:
+                self.stop()
+                raise ServerError("the server did not start; its last lines:\n" + "\n".join(self.stderr[-20:]))
+        self.startup_s = time.monotonic() - started
+
+    def _collect(self, stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+            if READY_LINE in line:
+                self._ready.set()
+
+    def user_lines(self) -> list[str]:
+        """What the server heard, one line per transcript."""
+        return [line.split("USER:", 1)[1].strip() for line in list(self.stdout) if line.startswith("USER:")]
+
+    def peak_memory_mb(self) -> float | None:
+        """VmHWM (peak resident set) of the server process; None where /proc is absent."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return None
+
+    def stop(self) -> int:
+        """SIGINT, as Ctrl-C would, then wait; kill only if it hangs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                logger.warning("the server did not stop within %.0f s of SIGINT; killing it", STOP_TIMEOUT_S)
+                self.proc.kill()
+                self.proc.wait()
+        for reader in self._readers:
+            reader.join(2.0)
+        return self.proc.returncode
