@@ -12,7 +12,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if command -v apt-get >/dev/null; then
   pkgs="libportaudio2 libsndfile1 build-essential cmake"
-  [ $dev -eq 1 ] && pkgs="$pkgs espeak-ng sox pulseaudio pulseaudio-utils"
+  [ $dev -eq 1 ] && pkgs="$pkgs espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 else
