@@ -12,6 +12,10 @@ from TTS.voices import PARLER_SPEAKERS, parler_description, pick
 from utils.errors import ConfigError
 from utils.messages import Sentence
 
+# parler-tts logs every load's full sub-configs as warnings (and flash-attention advice on any machine):
+# noise in a pipeline log. Its errors still show.
+logging.getLogger("parler_tts").setLevel(logging.ERROR)
+
 try:
     import torch
     from parler_tts import ParlerTTSForConditionalGeneration, ParlerTTSStreamer
@@ -33,13 +37,14 @@ def prompt_pad_length(n_tokens: int) -> int:
 
 
 class StopWhenSet(StoppingCriteria):
-    """Ends generation once `event` is set (the listener left mid-sentence)."""
+    """Ends generation once any of `events` is set (the listener left mid-sentence, the pipeline stops)."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
 
     def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        stop = any(event.is_set() for event in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class ParlerTTSHandler(TTSHandler):
@@ -108,7 +113,7 @@ class ParlerTTSHandler(TTSHandler):
 
         def generate() -> None:
             try:
-                self.model.generate(**inputs, streamer=streamer, stopping_criteria=StoppingCriteriaList([StopWhenSet(stop)]))
+                self.model.generate(**inputs, streamer=streamer, stopping_criteria=StoppingCriteriaList([StopWhenSet(stop, self.stop_event)]))
             except Exception as e:  # noqa: BLE001 - re-raised in the handler's thread below
                 failures.append(e)
                 streamer.audio_queue.put(streamer.stop_signal)  # end the stream: the reader must not wait forever
