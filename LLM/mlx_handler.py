@@ -51,7 +51,7 @@ class MLXLanguageModelHandler(StreamingLanguageModelHandler):
             try:
                 model = load(source, model_config=transformers5_overrides(source))
             except Exception as e:  # mlx-lm raises bare ValueError/FileNotFoundError/hub errors
-                raise ConfigError(f"cannot load language model '{source}' with mlx-lm: {e}") from e
+                raise ConfigError(f"cannot load language model '{source}' with mlx-lm: {' '.join(str(e).split())}") from e
         self.model, self.tokenizer = model
         logger.info("mlx-lm model loaded in %.1f s", time.monotonic() - started)
         self.gen_kwargs = sampling_kwargs(config.gen_kwargs)

@@ -26,7 +26,8 @@ def language_name(code: str) -> str:
         from transformers.models.whisper.tokenization_whisper import LANGUAGES
     except ImportError:  # the table is a convenience: the code alone still tells the model
         return code
-    return LANGUAGES.get(code.split("-")[0].lower(), code).title()
+    name = LANGUAGES.get(code.split("-")[0].lower())
+    return name.title() if name else code
 
 
 def answer_language_instruction(language: str | None) -> str | None:
@@ -82,14 +83,20 @@ class StreamingLanguageModelHandler(BaseHandler):
         turn = transcript.turn
         splitter = SentenceSplitter()
         pieces = []
-        for piece in self.stream(self.messages_for(transcript)):
-            if turn.cancelled:
-                return
-            turn.mark("first_token")
-            pieces.append(piece)
-            for sentence in splitter.push(piece):
-                turn.mark("first_sentence")
-                yield Sentence(sentence, transcript.language, turn)
+        stream = self.stream(self.messages_for(transcript))
+        try:
+            for piece in stream:
+                if turn.cancelled:
+                    return
+                turn.mark("first_token")
+                pieces.append(piece)
+                for sentence in splitter.push(piece):
+                    turn.mark("first_sentence")
+                    yield Sentence(sentence, transcript.language, turn)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:  # stop the backend now (a cancelled turn), not whenever it is collected
+                close()
         rest = splitter.flush()
         if rest:
             turn.mark("first_sentence")

@@ -51,7 +51,7 @@ def load(model_name: str | None, dtype: str, device: str):
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype])
     except (OSError, ValueError) as e:  # not found (hub unreachable offline), or not a causal LM
-        raise ConfigError(f"cannot load language model '{source}' with transformers: {e}") from e
+        raise ConfigError(f"cannot load language model '{source}' with transformers: {' '.join(str(e).split())}") from e
     if not tokenizer.chat_template:
         raise ConfigError(f"language model '{source}' has no chat template: use an instruct/chat model")
     try:
