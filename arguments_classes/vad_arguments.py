@@ -11,3 +11,7 @@ class VADHandlerArguments:
     max_speech_ms: float = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})
     speech_pad_ms: int = field(default=30, metadata={"help": "Audio kept before the start and after the end of speech, in ms."})
     vad_model_path: Optional[str] = field(default=None, metadata={"help": "Silero ONNX file; default: the one inside the silero-vad package."})
+    audio_enhancement: bool = field(
+        default=False,
+        metadata={"help": "Reduce noise in each utterance before speech-to-text: DeepFilterNet if its weights are on disk, else noisereduce (pip install noisereduce)."},
+    )

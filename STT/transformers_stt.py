@@ -1,0 +1,112 @@
+"""What the transformers STT backends share: loading by directory or hub name, device, dtype, generation options
+and the SpeechSegment -> Transcript step. Subclasses write `transcribe(audio) -> (text, language)`."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from utils.base_handler import BaseHandler
+from utils.console import print_user
+from utils.errors import ConfigError
+from utils.hub import locate_pretrained
+from utils.messages import SpeechSegment, Transcript
+
+logger = logging.getLogger(__name__)
+
+RATE = 16000
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(name: str) -> str:
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    if name == "auto":
+        # half precision is slow or unsupported for many CPU kernels
+        return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ConfigError(f"unknown --stt_torch_dtype '{name}'; choose auto, {', '.join(DTYPES)}") from None
+
+
+def generate_kwargs(gen_kwargs: dict) -> dict:
+    """The stage's option names (faster-whisper's: beam_size, temperature) -> generate()'s."""
+    kwargs = dict(gen_kwargs)
+    kwargs["num_beams"] = kwargs.pop("beam_size", 1)
+    temperature = kwargs.pop("temperature", 0.0)
+    if temperature > 0:
+        kwargs.update(do_sample=True, temperature=temperature)
+    return kwargs
+
+
+def first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+class TransformersSTTHandler(BaseHandler):
+    """SpeechSegment in, Transcript out. `model` and `processor` may be given ready (tests)."""
+
+    default_model = ""
+    what = "STT model"
+    warmup_runs = 1
+
+    def setup(self, config, model=None, processor=None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dtype = resolve_dtype(config.torch_dtype, self.device)
+        self.check_config(config)
+        if model is None or processor is None:
+            model, processor = self.load(config.model_name or self.default_model)
+        self.model = model.to(self.device, self.dtype).eval()
+        self.processor = processor
+        self.gen_kwargs = generate_kwargs(config.gen_kwargs)
+        self.prepare()
+        self.warmup()
+
+    def check_config(self, config) -> None:
+        """Reject settings this backend cannot honour, before loading anything."""
+
+    def prepare(self) -> None:
+        """Backend set-up once the model is loaded (languages, compilation)."""
+
+    def load(self, name: str):
+        from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+        kwargs = locate_pretrained(name, self.what, "--stt_model_name")
+        try:
+            processor = AutoProcessor.from_pretrained(**kwargs)
+            model = AutoModelForSpeechSeq2Seq.from_pretrained(**kwargs, dtype=self.dtype)
+        except Exception as e:  # missing files, a directory of another model type, hub errors
+            raise ConfigError(f"cannot load {self.what} '{name}': {first_line(e)}") from e
+        return model, processor
+
+    def warmup(self) -> None:
+        """The first calls allocate buffers (and compile, with --stt_compile_mode): pay at start-up."""
+        for _ in range(self.warmup_runs):
+            self.transcribe(np.zeros(RATE, dtype=np.float32))
+
+    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+        raise NotImplementedError
+
+    def decode(self, ids) -> str:
+        return self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
+
+    def process(self, segment: SpeechSegment):
+        with torch.inference_mode():
+            text, language = self.transcribe(segment.audio)
+        segment.turn.mark("transcript")
+        if not text:
+            logger.info("heard nothing intelligible; listening again")
+            self.drop_turn(segment)
+            return
+        print_user(text)
+        yield Transcript(text, language, segment.turn)
