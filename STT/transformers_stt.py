@@ -92,7 +92,12 @@ class TransformersSTTHandler(BaseHandler):
     def warmup(self) -> None:
         """The first calls allocate buffers (and compile, with --stt_compile_mode): pay at start-up."""
         for _ in range(self.warmup_runs):
-            self.transcribe(np.zeros(RATE, dtype=np.float32))
+            self.run_model(np.zeros(RATE, dtype=np.float32))
+
+    def run_model(self, audio: np.ndarray) -> tuple[str, str | None]:
+        # inference_mode in warm-up too: tensors made outside it fail torch.compile's guards (a recompile per turn)
+        with torch.inference_mode():
+            return self.transcribe(audio)
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
         raise NotImplementedError
@@ -101,8 +106,7 @@ class TransformersSTTHandler(BaseHandler):
         return self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
 
     def process(self, segment: SpeechSegment):
-        with torch.inference_mode():
-            text, language = self.transcribe(segment.audio)
+        text, language = self.run_model(segment.audio)
         segment.turn.mark("transcript")
         if not text:
             logger.info("heard nothing intelligible; listening again")
