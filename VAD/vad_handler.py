@@ -9,6 +9,7 @@ import numpy as np
 
 from utils.base_handler import BaseHandler
 from utils.messages import AudioFrame, SpeechSegment, Turn
+from VAD.enhancement import load_enhancer
 from VAD.silero_onnx import WINDOW, SileroOnnxModel
 from VAD.utterance_detector import UtteranceDetector
 
@@ -22,6 +23,8 @@ class VADHandler(BaseHandler):
     def setup(self, config, should_listen: threading.Event, model=None) -> None:
         self.should_listen = should_listen
         model = model or SileroOnnxModel(config.vad_model_path, sample_rate=config.sample_rate)
+        # getattr: configs built by hand (tests) may predate the flag
+        self.enhance = load_enhancer() if getattr(config, "audio_enhancement", False) else None
         self.detector = UtteranceDetector(
             model, config.thresh, config.sample_rate, config.min_silence_ms, config.speech_pad_ms,
             config.min_speech_ms, config.max_speech_ms,
@@ -52,7 +55,8 @@ class VADHandler(BaseHandler):
                 continue
             logger.debug("utterance of %.0f ms", utterance.speech_ms)
             self.should_listen.clear()
-            yield SpeechSegment(utterance.audio, Turn(frame.conversation, speech_end=self._last_speech_at))
+            audio = utterance.audio if self.enhance is None else self.enhance(utterance.audio)  # the whole utterance
+            yield SpeechSegment(audio, Turn(frame.conversation, speech_end=self._last_speech_at))
             self._restart()
             return  # the rest of this frame is the assistant's turn: not listened to
 
