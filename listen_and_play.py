@@ -30,6 +30,28 @@ class ClientError(Exception):
     pass
 
 
+def connect_pair(host: str, send_port: int, recv_port: int) -> tuple[socket.socket, socket.socket]:
+    """Both connections, paired on the server by the token it writes on the first (several clients
+    may connect at once); a server that sends none pairs them by arrival order."""
+    from connections import handshake
+
+    send_sock = connect(host, send_port)
+    token = b""
+    deadline = time.monotonic() + 1.0
+    while len(token) < handshake.TOKEN_SIZE and time.monotonic() < deadline:
+        try:
+            data = send_sock.recv(handshake.TOKEN_SIZE - len(token))
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        token += data
+    recv_sock = connect(host, recv_port)
+    if handshake.parse(token) is not None:
+        recv_sock.sendall(token)
+    return send_sock, recv_sock
+
+
 def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -107,7 +129,7 @@ def converse(host: str, send_port: int, recv_port: int, questions: list[np.ndarr
              silence_s=30.0, reply_idle_s=2.0, tail_s=0.3, timeout_s=60.0) -> list[tuple[Reply, float]]:
     """Ask each question in turn on one connection (one conversation), like a person: say it, then stay
     quiet (streaming silence) until the reply has been heard in full. Returns (reply, question end) per question."""
-    send_sock, recv_sock = connect(host, send_port), connect(host, recv_port)
+    send_sock, recv_sock = connect_pair(host, send_port, recv_port)
     stop, current = threading.Event(), [Reply()]
     receiver = threading.Thread(target=receive, args=(recv_sock, lambda data: current[0].add(data), stop), daemon=True)
     receiver.start()
@@ -175,7 +197,7 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         except sd.PortAudioError:
             raise ClientError(f"no {what} found (devices: {_device_names(sd) or 'none'}); "
                               "use --input_file/--output_file on a machine without audio") from None
-    send_sock, recv_sock = connect(host, send_port), connect(host, recv_port)
+    send_sock, recv_sock = connect_pair(host, send_port, recv_port)
     reply, stop = Reply(), threading.Event()
     to_play: queue.Queue[bytes] = queue.Queue()
     to_send: queue.Queue[bytes] = queue.Queue(maxsize=500)

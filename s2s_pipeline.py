@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from arguments_classes.parsing import PipelineConfig, parse_arguments
 from utils.errors import ConfigError
+from utils.messages import conversation_of
 from utils.logging_setup import setup_logging
 from utils.metrics import TurnMetrics
 from utils.thread_manager import ThreadManager
@@ -36,7 +37,6 @@ class Queues:
     lm_response: queue.Queue = field(default_factory=queue.Queue)
     send_audio_chunks: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
     stop_event: threading.Event = field(default_factory=threading.Event)
-    should_listen: threading.Event = field(default_factory=threading.Event)
 
 
 def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, models: dict | None = None) -> ThreadManager:
@@ -45,7 +45,11 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
     from VAD.vad_handler import VADHandler
 
     models = models or {}
-    relisten = lambda _item: q.should_listen.set()  # noqa: E731 - a dropped turn must not leave us deaf
+    def relisten(item) -> None:  # a dropped turn must not leave its conversation deaf
+        conversation = conversation_of(item)
+        if conversation is not None:
+            conversation.should_listen.set()
+
     started = time.monotonic()
 
     def stage(name, handler_class, queue_in, queue_out, **kwargs):
@@ -57,12 +61,11 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
     connections = _connections(config, q, metrics)  # first: a busy port or a missing device fails fast
     (stt_backend, stt_config), (llm_backend, llm_config), (tts_backend, tts_config) = config.stt, config.llm, config.tts
     handlers = [
-        stage("vad", VADHandler, q.recv_audio_chunks, q.spoken_prompt, config=config.vad,
-              should_listen=q.should_listen, model=models.get("vad")),
+        stage("vad", VADHandler, q.recv_audio_chunks, q.spoken_prompt, config=config.vad, model=models.get("vad")),
         stage("stt", stt_backend.load_handler(), q.spoken_prompt, q.text_prompt, config=stt_config, model=models.get("stt")),
         stage("llm", llm_backend.load_handler(), q.text_prompt, q.lm_response, config=llm_config, model=models.get("llm")),
         stage("tts", tts_backend.load_handler(), q.lm_response, q.send_audio_chunks, config=tts_config,
-              should_listen=q.should_listen, model=models.get("tts")),
+              model=models.get("tts")),
     ]
     handlers = connections + handlers
     logger.info("pipeline loaded in %.1f s", time.monotonic() - started)
@@ -73,17 +76,16 @@ def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> lis
     if config.module.mode == "local":
         from connections.local_audio_streamer import LocalAudioStreamer
 
-        return [LocalAudioStreamer(q.stop_event, q.recv_audio_chunks, q.send_audio_chunks, q.should_listen, metrics,
-                                   config.local)]
-    from connections.conversations import ConversationBoard
-    from connections.socket_receiver import SocketReceiver
-    from connections.socket_sender import SocketSender
+        return [LocalAudioStreamer(q.stop_event, q.recv_audio_chunks, q.send_audio_chunks, metrics, config.local)]
+    from connections.socket_server import AudioReceiver, ReplyAcceptor, ReplyDispatcher, SessionRegistry
 
-    board = ConversationBoard()
     r, s = config.receiver, config.sender
+    registry = SessionRegistry(r.max_sessions)
     return [
-        SocketReceiver(q.stop_event, q.recv_audio_chunks, q.should_listen, board, r.recv_host, r.recv_port, r.chunk_size),
-        SocketSender(q.stop_event, q.send_audio_chunks, board, metrics, s.send_host, s.send_port),
+        AudioReceiver(q.stop_event, q.recv_audio_chunks, registry, metrics, r.recv_host, r.recv_port, r.chunk_size,
+                      r.idle_timeout_s),
+        ReplyAcceptor(q.stop_event, registry, s.send_host, s.send_port),
+        ReplyDispatcher(q.stop_event, q.send_audio_chunks, registry),
     ]
 
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from functools import lru_cache
 from typing import Iterable, Iterator
 
 from LLM.chat import Chat
 from utils.base_handler import BaseHandler
 from utils.console import print_assistant
-from utils.messages import Sentence, Transcript
+from utils.messages import Conversation, Sentence, Transcript
 from utils.sentences import SentenceSplitter
 
 logger = logging.getLogger(__name__)
@@ -56,23 +57,27 @@ class StreamingLanguageModelHandler(BaseHandler):
     when it is not English, every backend is asked to answer in it."""
 
     def setup_chat(self, config) -> None:
-        self.chat = Chat(config.chat_size, config.init_chat_prompt, config.init_chat_role)
+        self.chat_config = config
         self.system_role = config.init_chat_role
-        self._conversation = None
+        # One history per conversation, freed with it: clients never see each other's words.
+        self.chats: weakref.WeakKeyDictionary[Conversation, Chat] = weakref.WeakKeyDictionary()
+
+    def chat_of(self, conversation: Conversation) -> Chat:
+        chat = self.chats.get(conversation)
+        if chat is None:
+            c = self.chat_config
+            chat = self.chats[conversation] = Chat(c.chat_size, c.init_chat_prompt, c.init_chat_role)
+        return chat
 
     def stream(self, messages: list[dict]) -> Iterable[str]:
         raise NotImplementedError
 
     def messages_for(self, transcript: Transcript) -> list[dict]:
         """What the model sees: system prompt, history, the new question, and the answer language."""
-        messages = self.chat.messages(transcript.text)
+        messages = self.chat_of(transcript.turn.conversation).messages(transcript.text)
         return with_instruction(messages, answer_language_instruction(transcript.language), self.system_role)
 
     def process(self, transcript: Transcript) -> Iterator[Sentence]:
-        turn = transcript.turn
-        if turn.conversation is not self._conversation:  # a new client: a new conversation
-            self._conversation = turn.conversation
-            self.chat.clear()
         try:
             yield from self._reply(transcript)
         except BackendError as e:
@@ -101,6 +106,6 @@ class StreamingLanguageModelHandler(BaseHandler):
         if rest:
             turn.mark("first_sentence")
         reply = "".join(pieces).strip()
-        self.chat.append(transcript.text, reply)
+        self.chat_of(turn.conversation).append(transcript.text, reply)
         print_assistant(reply)
         yield Sentence(rest, transcript.language, turn, last=True)

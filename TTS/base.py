@@ -1,7 +1,6 @@
 """What every TTS backend shares: sentences in, fixed-size 16 kHz int16 blocks out, listening again after the reply."""
 from __future__ import annotations
 
-import threading
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -15,10 +14,8 @@ OUTPUT_RATE = 16000
 
 
 class TTSHandler(BaseHandler):
-    """Subclasses write `setup` (which sets `self.should_listen`) and `speak(sentence)`, which yields
-    int16 blocks (bytes) of the configured size as soon as each is ready."""
-
-    should_listen: threading.Event
+    """Subclasses write `setup` and `speak(sentence)`, which yields int16 blocks (bytes) of the
+    configured size as soon as each is ready."""
 
     def speak(self, sentence: Sentence) -> Iterator[bytes]:
         raise NotImplementedError
@@ -31,7 +28,7 @@ class TTSHandler(BaseHandler):
                 yield AudioOut(block, turn)
         if sentence.last:
             yield AudioOut(b"", turn, last=True)
-            self.should_listen.set()
+            turn.conversation.should_listen.set()
 
 
 def pcm_blocks(audio: np.ndarray, rate: int, blocksize: int) -> list[bytes]:

@@ -5,7 +5,6 @@ is spoken and kept for the rest of the run."""
 from __future__ import annotations
 
 import logging
-import threading
 
 from TTS.base import TTSHandler, cannot_load, pcm_blocks, torch_dtype
 from TTS.voices import MMS_LANGUAGES, pick
@@ -24,9 +23,8 @@ DEFAULT_MODEL = "facebook/mms-tts-{lang}"
 
 
 class FacebookMMSTTSHandler(TTSHandler):
-    def setup(self, config, should_listen: threading.Event, model=None) -> None:
+    def setup(self, config, model=None) -> None:
         self.config = config
-        self.should_listen = should_listen
         self.dtype = torch_dtype(config.torch_dtype)
         self.template = config.model_name or DEFAULT_MODEL
         # VitsModel reads these attributes in forward(): None keeps the model's configured value.

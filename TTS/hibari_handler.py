@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 import numpy as np
 from hibari import Hibari
@@ -18,9 +17,8 @@ logger = logging.getLogger(__name__)
 class HibariTTSHandler(TTSHandler):
     """Sentence in, AudioOut blocks out. After the reply's last sentence the pipeline listens again."""
 
-    def setup(self, config, should_listen: threading.Event, model=None) -> None:
+    def setup(self, config, model=None) -> None:
         self.config = config
-        self.should_listen = should_listen
         if model is None:
             try:
                 model = Hibari(voice=config.voice, model=config.model_name, threads=config.threads)

@@ -6,7 +6,6 @@ its weights download from the model hub on first use."""
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Callable
 
 from TTS.base import TTSHandler, cannot_load, pcm_blocks
@@ -31,10 +30,9 @@ def melo_tts_class():
 
 
 class MeloTTSHandler(TTSHandler):
-    def setup(self, config, should_listen: threading.Event, model: Callable | None = None) -> None:
+    def setup(self, config, model: Callable | None = None) -> None:
         """`model`, for tests: a function Melo language ('EN') -> an object with Melo's TTS interface."""
         self.config = config
-        self.should_listen = should_listen
         self.load_model = model or self.load_melo
         self.gen_kwargs = dict(config.gen_kwargs)
         self.models: dict[str, object] = {}  # Melo language -> loaded model

@@ -48,9 +48,8 @@ class StopWhenSet(StoppingCriteria):
 
 
 class ParlerTTSHandler(TTSHandler):
-    def setup(self, config, should_listen: threading.Event, model=None) -> None:
+    def setup(self, config, model=None) -> None:
         self.config = config
-        self.should_listen = should_listen
         self.device = config.device
         name = config.model_name or DEFAULT_MODEL
         try:

@@ -18,9 +18,14 @@ def bundled_model_path() -> str:
 
 
 class SileroOnnxModel:
-    """`reset_states()` and `__call__(window) -> speech probability`, like silero's own OnnxWrapper."""
+    """`reset_states()` and `__call__(window) -> speech probability`, like silero's own OnnxWrapper.
+    `fresh()` gives another stream's model: the same (thread-safe) ONNX session, its own state."""
 
-    def __init__(self, path: str | None = None, threads: int = 1, sample_rate: int = 16000) -> None:
+    def __init__(self, path: str | None = None, threads: int = 1, sample_rate: int = 16000, session=None) -> None:
+        if session is not None:
+            self.session, self._sr = session, np.array(sample_rate, dtype=np.int64)
+            self.reset_states()
+            return
         import onnxruntime
 
         if sample_rate != 16000:
@@ -34,6 +39,9 @@ class SileroOnnxModel:
         self.session = onnxruntime.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
         self._sr = np.array(sample_rate, dtype=np.int64)
         self.reset_states()
+
+    def fresh(self) -> "SileroOnnxModel":
+        return SileroOnnxModel(sample_rate=int(self._sr), session=self.session)
 
     def reset_states(self) -> None:
         self._state = np.zeros((2, 1, 128), dtype=np.float32)

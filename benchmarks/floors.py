@@ -76,7 +76,7 @@ class StageRunner:
         self.stt = stt_backend.load_handler()(stop, None, None, setup_kwargs={"config": stt_config})
         self.llm = llm_backend.load_handler()(stop, None, None, setup_kwargs={"config": llm_config})
         self.tts = tts_backend.load_handler()(stop, None, None,
-                                              setup_kwargs={"config": tts_config, "should_listen": threading.Event()})
+                                              setup_kwargs={"config": tts_config})
 
     def best_of(self, repeats: int, questions: list[tuple[str, np.ndarray]]) -> list[StageTimes]:
         """The fastest of `repeats` tries of each question. The tries go through the questions in the

@@ -74,13 +74,13 @@ class LocalAudioStreamer:
     name = "LocalAudioStreamer"
 
     def __init__(self, stop_event: threading.Event, queue_out: queue.Queue, queue_in: queue.Queue,
-                 should_listen: threading.Event, metrics: TurnMetrics, config, sd=None) -> None:
+                 metrics: TurnMetrics, config, sd=None) -> None:
         self.stop_event = stop_event
         self.queue_out = queue_out
         self.queue_in = queue_in
-        self.should_listen = should_listen
         self.metrics = metrics
         self.conversation = Conversation()
+        self.should_listen = self.conversation.should_listen  # cleared by the VAD, set again by the TTS
         block_s = config.blocksize / RATE
         self.speaker = SpeakerBuffer(max_blocks=max(1, int(SPEAKER_AHEAD_S / block_s)))
         self.gate = HalfDuplexGate(self.speaker, tail_s=config.playback_tail_ms / 1000, margin_s=block_s)
@@ -134,7 +134,6 @@ class LocalAudioStreamer:
         try:
             self._input.start()
             self._output.start()
-            self.should_listen.set()  # nobody connects in local mode: listen from the start
             while not self.stop_event.is_set():
                 if not self._feed_speaker():
                     break  # END: the stages behind us have stopped

@@ -13,6 +13,9 @@ class ScriptedVADModel:
         self.level = level
         self.resets = 0
 
+    def fresh(self) -> "ScriptedVADModel":
+        return ScriptedVADModel(self.level)
+
     def reset_states(self) -> None:
         self.resets += 1
 
@@ -73,3 +76,14 @@ def tone_pcm(seconds: float, rate: int = 16000, amplitude: float = 0.3) -> bytes
 
 def silence_pcm(seconds: float, rate: int = 16000) -> bytes:
     return bytes(2 * int(seconds * rate))
+
+
+class DurationWhisper(FakeWhisper):
+    """Hears `round(seconds * 10)` words in an utterance, so each client's question (a tone of its own
+    length) gets an answer of its own length back from EchoLLM + ToneTTS."""
+
+    def transcribe(self, audio, **kwargs):
+        if not np.any(audio):
+            return iter([]), SimpleNamespace(language=self.language)
+        words = round(len(audio) / 16000 * 10)
+        return iter([SimpleNamespace(text=" ".join(["word"] * words))]), SimpleNamespace(language=self.language)

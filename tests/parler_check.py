@@ -75,9 +75,8 @@ def main(tmp: Path) -> dict:
         "--play_steps_s", "0.1", "--use_default_speakers_list", "true",
         "--tts_description", "Jenny speaks clearly.",
     ]).tts[1]
-    should_listen = threading.Event()
     handler = parler_handler.ParlerTTSHandler(threading.Event(), queue.Queue(), queue.Queue(),
-                                              setup_kwargs={"config": config, "should_listen": should_listen})
+                                              setup_kwargs={"config": config})
     calls = []
     generate = handler.model.generate
 
@@ -96,6 +95,8 @@ def main(tmp: Path) -> dict:
     parler_handler.ParlerTTSStreamer = GatedStreamer
     events: list[str] = []
     turn = Turn(Conversation(), speech_end=0.0)
+    should_listen = turn.conversation.should_listen
+    should_listen.clear()  # as the VAD leaves it
     outs = []
     for sentence in (Sentence("Hello there.", "fr", turn), Sentence("Good bye!", "de-DE", turn, last=True)):
         for out in handler.process(sentence):

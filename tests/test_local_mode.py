@@ -208,11 +208,12 @@ class RecordingMetrics:
 class Rig:
     def __init__(self, **config):
         self.sd = FakeSoundDevice()
-        self.stop, self.listen = threading.Event(), threading.Event()
+        self.stop = threading.Event()
         self.mic_out, self.replies = queue.Queue(), queue.Queue()
         self.metrics = RecordingMetrics()
-        self.streamer = LocalAudioStreamer(self.stop, self.mic_out, self.replies, self.listen, self.metrics,
+        self.streamer = LocalAudioStreamer(self.stop, self.mic_out, self.replies, self.metrics,
                                            local_config(**config), sd=self.sd)
+        self.listen = self.streamer.conversation.should_listen  # what the VAD clears and the TTS sets
         self.thread = threading.Thread(target=self.streamer.run, daemon=True)
 
     def speak(self, pcm=LOUD):
@@ -298,7 +299,7 @@ def test_streamer_reports_a_stuck_reader_not_a_hang():
 def test_a_device_that_cannot_be_opened_fails_at_construction_and_closes_what_was_opened(config, fail_open, message):
     sd = FakeSoundDevice(fail_open=fail_open)
     with pytest.raises(ConfigError) as e:
-        LocalAudioStreamer(threading.Event(), queue.Queue(), queue.Queue(), threading.Event(), RecordingMetrics(),
+        LocalAudioStreamer(threading.Event(), queue.Queue(), queue.Queue(), RecordingMetrics(),
                            local_config(**config), sd=sd)
     assert str(e.value).startswith(message)
     assert [s.events for s in sd.streams] == [["close"]]  # the microphone, opened first

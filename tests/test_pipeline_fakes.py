@@ -5,36 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from arguments_classes.parsing import parse_arguments
-from listen_and_play import converse, talk_with_file
-from s2s_pipeline import Queues, build_pipeline
-from tests.conftest import free_port
-from tests.fakes import EchoLLM, FakeWhisper, ScriptedVADModel, ToneTTS, tone_pcm
-from utils.metrics import TurnMetrics
-
-QUESTION = np.frombuffer(tone_pcm(0.8), dtype="<i2")
-
-
-class FakeServer:
-    def __init__(self, whisper):
-        self.recv_port, self.send_port = free_port(), free_port()
-        config = parse_arguments(["--recv_port", str(self.recv_port), "--send_port", str(self.send_port),
-                                  "--init_chat_prompt", "Be brief.", "--chat_size", "2"])
-        self.llm, self.tts, self.queues = EchoLLM(), ToneTTS(), Queues()
-        self.metrics = TurnMetrics()
-        models = {"vad": ScriptedVADModel(), "stt": whisper, "llm": self.llm, "tts": self.tts}
-        self.manager = build_pipeline(config, self.queues, self.metrics, models=models)
-        self.llm.requests.clear()  # forget the warm-up calls
-        self.tts.texts.clear()
-        self.manager.start()
-
-    def ask(self, question=QUESTION, **kwargs):
-        options = {"silence_s": 5, "reply_idle_s": 0.4, "timeout_s": 10, **kwargs}
-        reply, _ = talk_with_file("127.0.0.1", self.recv_port, self.send_port, question, **options)
-        return reply
-
-    def stop(self):
-        return self.manager.stop(timeout=2)
+from listen_and_play import converse
+from tests.fake_server import QUESTION, FakeServer
+from tests.fakes import FakeWhisper
 
 
 @pytest.fixture

@@ -31,14 +31,16 @@ PARLER_PYTHON = Path(os.environ.get("PARLER_PYTHON", ROOT / ".venv-parler" / "bi
 
 def make_handler(backend_name, flags, **setup):
     backend, config = parse_arguments(["--tts", backend_name, *flags]).tts
-    should_listen = threading.Event()
     handler = backend.load_handler()(threading.Event(), queue.Queue(), queue.Queue(),
-                                     setup_kwargs={"config": config, "should_listen": should_listen, **setup})
-    return handler, should_listen
+                                     setup_kwargs={"config": config, **setup})
+    return handler
 
 
 def new_turn():
-    return Turn(Conversation(), speech_end=0.0)
+    """A turn as the VAD makes it: its conversation stops listening until the reply is done."""
+    turn = Turn(Conversation(), speech_end=0.0)
+    turn.conversation.should_listen.clear()
+    return turn
 
 
 def samples_of(outs):
@@ -129,7 +131,7 @@ def record_runs(model, runs, code):
 
 
 def test_mms_speaks_each_sentence_as_blocks_and_listens_after_the_last(mms_models):
-    handler, should_listen = make_handler("facebook-mms", ["--tts_model_name", mms_models])
+    handler = make_handler("facebook-mms", ["--tts_model_name", mms_models])
     runs = []
     record_runs(handler.voices["eng"][0], runs, "eng")
     turn = new_turn()
@@ -137,15 +139,15 @@ def test_mms_speaks_each_sentence_as_blocks_and_listens_after_the_last(mms_model
     assert first and all(len(o.pcm) == 2 * 512 and not o.last for o in first)
     assert len(first) == -(-runs[0][1] // 512)  # a 16 kHz voice: every sample sent, the last block padded
     assert np.abs(samples_of(first)).max() > 0
-    assert not should_listen.is_set()
+    assert not turn.conversation.should_listen.is_set()
     end = list(handler.process(Sentence("", "en", turn, last=True)))
     assert [(o.pcm, o.last) for o in end] == [(b"", True)]
-    assert should_listen.is_set()
+    assert turn.conversation.should_listen.is_set()
     assert "first_audio" in turn.marks
 
 
 def test_mms_picks_the_model_by_language_loads_it_once_and_resamples(mms_models, caplog):
-    handler, _ = make_handler("facebook-mms", ["--tts_model_name", mms_models, "--tts_blocksize", "256"])
+    handler = make_handler("facebook-mms", ["--tts_model_name", mms_models, "--tts_blocksize", "256"])
     assert list(handler.voices) == ["eng"]  # only the default voice loads up front
     runs = []
     record_runs(handler.voices["eng"][0], runs, "eng")
@@ -166,8 +168,8 @@ def test_mms_picks_the_model_by_language_loads_it_once_and_resamples(mms_models,
 
 
 def test_mms_generation_options_reach_the_model(mms_models):
-    slow, _ = make_handler("facebook-mms", ["--tts_model_name", mms_models, "--tts_gen_speaking_rate", "0.5"])
-    fast, _ = make_handler("facebook-mms", ["--tts_model_name", mms_models, "--tts_gen_speaking_rate", "2.0",
+    slow = make_handler("facebook-mms", ["--tts_model_name", mms_models, "--tts_gen_speaking_rate", "0.5"])
+    fast = make_handler("facebook-mms", ["--tts_model_name", mms_models, "--tts_gen_speaking_rate", "2.0",
                                             "--tts_gen_noise_scale", "0.1"])
     assert slow.voices["eng"][0].speaking_rate == 0.5 and fast.voices["eng"][0].speaking_rate == 2.0
     assert fast.voices["eng"][0].noise_scale == 0.1
@@ -217,7 +219,7 @@ def test_melo_speaks_with_the_speaker_of_the_sentence_language():
         loaded.append(language)
         return FakeMelo(language, calls)
 
-    handler, should_listen = make_handler("melo", ["--tts_gen_speed", "1.5"], model=load)
+    handler = make_handler("melo", ["--tts_gen_speed", "1.5"], model=load)
     assert loaded == ["EN"]
     calls.clear()
     turn = new_turn()
@@ -231,7 +233,7 @@ def test_melo_speaks_with_the_speaker_of_the_sentence_language():
     blocks_per_sentence = -(-round(0.3 * 44100 * 16000 / 44100) // 512)
     assert len(outs) == 3 * blocks_per_sentence + 1
     assert all(len(o.pcm) == 1024 for o in outs[:-1]) and outs[-1].pcm == b"" and outs[-1].last
-    assert should_listen.is_set()
+    assert turn.conversation.should_listen.is_set()
 
 
 # --- parler: the real handler and parler-tts in .venv-parler -----------------------------------------------

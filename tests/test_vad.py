@@ -46,20 +46,16 @@ def test_no_speech_gives_nothing():
     assert detect(silence_pcm(2.0)) == []
 
 
-def run_vad(frames, listening=True):
+def run_vad(frames):
     stop, q_in, q_out = threading.Event(), queue.Queue(), queue.Queue()
-    should_listen = threading.Event()
-    if listening:
-        should_listen.set()
-    handler = VADHandler(stop, q_in, q_out, setup_kwargs={"config": parse_arguments([]).vad, "should_listen": should_listen,
-                                                          "model": ScriptedVADModel()})
+    handler = VADHandler(stop, q_in, q_out, setup_kwargs={"config": parse_arguments([]).vad, "model": ScriptedVADModel()})
     for frame in frames + [END]:
         q_in.put(frame)
     handler.run()
     out = []
     while not q_out.empty():
         out.append(q_out.get())
-    return out, should_listen
+    return out
 
 
 def odd_chunks(pcm: bytes, size: int = 777):
@@ -69,19 +65,20 @@ def odd_chunks(pcm: bytes, size: int = 777):
 def test_handler_accepts_odd_byte_counts_and_stops_listening_after_an_utterance():
     conversation = Conversation()
     pcm = silence_pcm(0.3) + tone_pcm(1.0) + silence_pcm(0.6) + tone_pcm(1.0) + silence_pcm(0.6)
-    out, should_listen = run_vad([AudioFrame(c, conversation) for c in odd_chunks(pcm)])
+    out = run_vad([AudioFrame(c, conversation) for c in odd_chunks(pcm)])
     segments = [o for o in out if isinstance(o, SpeechSegment)]
     # the second utterance arrives while the assistant is answering: not heard
     assert len(segments) == 1
-    assert not should_listen.is_set()
+    assert not conversation.should_listen.is_set()
     assert segments[0].turn.conversation is conversation
     assert segments[0].audio.dtype == np.float32
     assert out[-1] is END
 
 
 def test_audio_is_ignored_while_not_listening():
-    frames = [AudioFrame(c, Conversation()) for c in odd_chunks(tone_pcm(1.0) + silence_pcm(0.6))]
-    out, _ = run_vad(frames, listening=False)
+    answering = Conversation()
+    answering.should_listen.clear()
+    out = run_vad([AudioFrame(c, answering) for c in odd_chunks(tone_pcm(1.0) + silence_pcm(0.6))])
     assert out == [END]
 
 
@@ -89,7 +86,7 @@ def test_a_new_conversation_starts_from_a_clean_state():
     first, second = Conversation(), Conversation()
     # the first client leaves mid-utterance; the second's speech must not be glued to it
     frames = [AudioFrame(tone_pcm(0.8), first), AudioFrame(silence_pcm(0.2) + tone_pcm(0.7) + silence_pcm(0.6), second)]
-    out, _ = run_vad(frames)
+    out = run_vad(frames)
     segments = [o for o in out if isinstance(o, SpeechSegment)]
     assert len(segments) == 1
     assert segments[0].turn.conversation is second

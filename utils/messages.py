@@ -34,11 +34,17 @@ _turn_ids = itertools.count(1)
 
 
 class Conversation:
-    """One client's conversation. Ending it cancels every message that still belongs to it."""
+    """One client's conversation. Ending it cancels every message that still belongs to it.
+
+    `should_listen` is cleared while the assistant answers, so it does not take its own voice (or the
+    user's words during the reply) for a new question; it is set again once the reply is done.
+    """
 
     def __init__(self) -> None:
         self.id = next(_conversation_ids)
         self._ended = threading.Event()
+        self.should_listen = threading.Event()
+        self.should_listen.set()
 
     def end(self) -> None:
         self._ended.set()

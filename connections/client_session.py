@@ -1,0 +1,160 @@
+"""One connected client: its conversation, its two sockets and the threads that serve them."""
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+
+from connections import handshake
+from connections.listening_socket import ACCEPT_POLL_S
+from utils.messages import AudioFrame, Conversation
+from utils.metrics import TurnMetrics
+
+logger = logging.getLogger(__name__)
+
+BYTES_PER_SECOND = 32000  # 16 kHz int16 mono
+BURST_S = 5.0  # audio a client may send ahead of real time (a file streamed fast, a network hiccup)
+OUTBOX_BLOCKS = 1000  # ~32 s of reply audio waiting for a slow client; past that it is not reading
+SEND_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped instead of blocking its writer
+
+
+class ClientSession:
+    """Reads the client's audio into the shared input queue (paced: a flood is dropped, not queued) and
+    writes its reply audio from a bounded outbox. `close()` ends the conversation and frees everything."""
+
+    def __init__(self, conn: socket.socket, peer: str, input_queue: queue.Queue, metrics: TurnMetrics,
+                 chunk_size: int, idle_timeout_s: float, on_close) -> None:
+        self.conversation = Conversation()
+        self.peer = peer
+        self.host = peer.rsplit(":", 1)[0]
+        self.created = time.monotonic()
+        self._recv_conn = conn
+        self._send_conn: socket.socket | None = None
+        self._input_queue = input_queue
+        self._metrics = metrics
+        self._chunk_size = chunk_size
+        self._idle_timeout_s = idle_timeout_s
+        self._on_close = on_close
+        self.outbox: queue.Queue = queue.Queue(OUTBOX_BLOCKS)
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self.dropped_input = 0
+        self._reader = threading.Thread(target=self._read, name=f"client-{self.conversation.id}-in", daemon=True)
+
+    @property
+    def id(self) -> int:
+        return self.conversation.id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def has_reply_connection(self) -> bool:
+        return self._send_conn is not None
+
+    def start(self) -> None:
+        try:  # the client may read it to pair its reply connection exactly (connections/handshake.py)
+            self._recv_conn.sendall(handshake.token(self.id))
+        except OSError:
+            pass  # gone already: the reader finds out and closes the session
+        self._reader.start()
+
+    def attach_reply_connection(self, conn: socket.socket) -> None:
+        with self._lock:
+            if self.closed:
+                conn.close()
+                return
+            self._send_conn = conn
+        threading.Thread(target=self._write, name=f"client-{self.id}-out", daemon=True).start()
+
+    def close(self, reason: str) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+        self.conversation.end()
+        for conn in (self._recv_conn, self._send_conn):
+            if conn is not None:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                conn.close()
+        logger.info("client %s: %s; conversation %d ended", self.peer, reason, self.id)
+        self._on_close(self)
+
+    def join(self, timeout: float) -> None:
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout)
+
+    # --- the reader thread ---
+
+    def _read(self) -> None:
+        conn = self._recv_conn
+        conn.settimeout(ACCEPT_POLL_S)
+        received, last_data = 0, time.monotonic()
+        reason = "disconnected"
+        try:
+            while not self.closed:
+                try:
+                    data = conn.recv(self._chunk_size)
+                except socket.timeout:
+                    if time.monotonic() - last_data > self._idle_timeout_s:
+                        reason = f"sent nothing for {self._idle_timeout_s:.0f} s"
+                        break
+                    continue
+                if not data:
+                    break
+                last_data = time.monotonic()
+                received += len(data)
+                if received > (last_data - self.created + BURST_S) * BYTES_PER_SECOND:
+                    self._drop_input("sends faster than real time")
+                    continue
+                try:
+                    self._input_queue.put_nowait(AudioFrame(data, self.conversation))
+                except queue.Full:
+                    self._drop_input("the input queue is full")
+        except OSError as e:
+            reason = f"connection error: {e.strerror or e}"
+        finally:
+            self.close(reason)
+
+    def _drop_input(self, why: str) -> None:
+        self.dropped_input += 1
+        if self.dropped_input in (1, 1000) or self.dropped_input % 10000 == 0:
+            logger.warning("client %s %s: %d audio chunks dropped", self.peer, why, self.dropped_input)
+
+    # --- the writer thread ---
+
+    def _write(self) -> None:
+        conn = self._send_conn
+        reason = None
+        try:
+            conn.settimeout(SEND_TIMEOUT_S)
+            while not self.closed:
+                try:
+                    item = self.outbox.get(timeout=ACCEPT_POLL_S)
+                except queue.Empty:
+                    continue
+                if item.pcm:
+                    conn.sendall(item.pcm)
+                    self._metrics.audio_sent(item.turn)
+                if item.last:
+                    self._metrics.turn_done(item.turn)
+        except socket.timeout:
+            reason = f"took no reply audio for {SEND_TIMEOUT_S:.0f} s"
+        except OSError as e:
+            reason = f"reply connection lost ({e.strerror or e})"
+        finally:
+            if reason and not self.closed:
+                self.close(reason)
+
+    def send(self, item) -> None:
+        """Queue reply audio for the writer; a client that stopped reading is dropped, not waited for."""
+        try:
+            self.outbox.put_nowait(item)
+        except queue.Full:
+            self.close("is not reading the reply")
