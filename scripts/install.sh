@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the voice assistant needs on a Debian/Ubuntu machine, into the current Python.
 #   bash scripts/install.sh          # the embedded default stack (offline models, CPU)
-#   bash scripts/install.sh --dev    # + what the tests need (espeak-ng, PulseAudio, pytest, torch for backend tests)
+#   bash scripts/install.sh --dev    # + what the tests need: espeak-ng, PulseAudio, pytest, the optional
+#                                    #   backends (requirements-backends.txt) and Parler's own venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
@@ -24,6 +25,7 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
 $PY -m pip install -q -r requirements.txt
 $PY -m pip install -q --no-deps -r requirements-nodeps.txt
 if [ $dev -eq 1 ]; then
-  $PY -m pip install -q -r requirements-dev.txt
+  $PY -m pip install -q -r requirements-dev.txt -r requirements-backends.txt
+  bash scripts/install_parler.sh
 fi
 echo "installed."
