@@ -29,11 +29,8 @@ class LlamaCppLanguageModelHandler(StreamingLanguageModelHandler):
             except Exception as e:
                 raise ConfigError(f"cannot load GGUF model '{path}': {e}") from e
         self.model = model
-        self.warmup()
+        self.warmup(max_tokens=2)
 
-    def warmup(self) -> None:
-        for _ in self.stream([{"role": "user", "content": "Hi"}], max_tokens=2):
-            pass
 
     def stream(self, messages, **overrides):
         kwargs = {**self.config.gen_kwargs, **overrides}

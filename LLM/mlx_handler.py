@@ -55,11 +55,8 @@ class MLXLanguageModelHandler(StreamingLanguageModelHandler):
         self.model, self.tokenizer = model
         logger.info("mlx-lm model loaded in %.1f s", time.monotonic() - started)
         self.gen_kwargs = sampling_kwargs(config.gen_kwargs)
-        self.warmup()
+        self.warmup(max_tokens=2)
 
-    def warmup(self) -> None:
-        for _ in self.stream([{"role": "user", "content": "Hi"}], max_tokens=2):
-            pass
 
     def stream(self, messages, **overrides):
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)

@@ -10,7 +10,7 @@ from LLM.chat import Chat
 from utils.base_handler import BaseHandler
 from utils.console import print_assistant
 from utils.messages import Conversation, Sentence, Transcript
-from utils.sentences import SentenceSplitter
+from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,14 @@ class StreamingLanguageModelHandler(BaseHandler):
     def stream(self, messages: list[dict]) -> Iterable[str]:
         raise NotImplementedError
 
+    def warmup(self, **limit) -> None:
+        """A two-token answer under the real system prompt, at start-up: kernels load, and a backend that
+        keeps its prompt prefix (llama.cpp) keeps the system prompt's, so the first question pays for neither."""
+        c = self.chat_config
+        for _ in self.stream(Chat(0, c.init_chat_prompt, c.init_chat_role).messages("Hi"), **limit):
+            pass
+        sentence_tokenizer()  # loading nltk takes ~0.4 s: not on the first question
+
     def messages_for(self, transcript: Transcript) -> list[dict]:
         """What the model sees: system prompt, history, the new question, and the answer language."""
         messages = self.chat_of(transcript.turn.conversation).messages(transcript.text)
@@ -96,7 +104,9 @@ class StreamingLanguageModelHandler(BaseHandler):
                 turn.mark("first_token")
                 pieces.append(piece)
                 for sentence in splitter.push(piece):
-                    turn.mark("first_sentence")
+                    if turn.mark("first_sentence"):
+                        logger.debug("turn %d: first sentence after %d pieces, %.0f ms after the first token",
+                                     turn.id, len(pieces), 1000 * (turn.marks["first_sentence"] - turn.marks["first_token"]))
                     yield Sentence(sentence, transcript.language, turn)
         finally:
             close = getattr(stream, "close", None)

@@ -70,11 +70,8 @@ class TransformersLanguageModelHandler(StreamingLanguageModelHandler):
         self.model, self.tokenizer = model if model is not None else load(config.model_name, config.torch_dtype, config.device)
         logger.info("transformers model loaded in %.1f s", time.monotonic() - started)
         self.gen_kwargs = generate_kwargs(config.gen_kwargs)
-        self.warmup()
+        self.warmup(max_new_tokens=2)
 
-    def warmup(self) -> None:
-        for _ in self.stream([{"role": "user", "content": "Hi"}], max_new_tokens=2):
-            pass
 
     def stream(self, messages, **overrides):
         inputs = self.tokenizer.apply_chat_template(

@@ -7,6 +7,7 @@ import os
 import numpy as np
 from faster_whisper import WhisperModel
 
+from STT.whisper_window import ShortWindowTranscriber
 from utils.base_handler import BaseHandler
 from utils.console import print_user
 from utils.bundled import package_file
@@ -43,6 +44,9 @@ class FasterWhisperSTTHandler(BaseHandler):
             except Exception as e:  # hub errors, corrupt files, unknown compute types
                 raise ConfigError(f"cannot load Whisper model '{path}': {e}") from e
         self.model = model
+        self.short_window = None
+        if self.language is not None and config.window_pad_s < 30 and isinstance(model, WhisperModel):
+            self.short_window = ShortWindowTranscriber(model, self.language, config.window_pad_s)
         self.warmup()
 
     def warmup(self) -> None:
@@ -50,6 +54,8 @@ class FasterWhisperSTTHandler(BaseHandler):
         self.transcribe(np.zeros(16000, dtype=np.float32))
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+        if self.short_window is not None and self.short_window.fits(audio):
+            return self.short_window(audio, **self.config.gen_kwargs), self.language
         segments, info = self.model.transcribe(
             audio, language=self.language, vad_filter=False, condition_on_previous_text=False,
             without_timestamps=True, **self.config.gen_kwargs,

@@ -7,7 +7,7 @@ import numpy as np
 from hibari import Hibari
 
 from TTS.base import OUTPUT_RATE, TTSHandler
-from utils.audio import blocks, resample, to_int16
+from utils.audio import blocks, resample, to_int16, trim_silence
 from utils.errors import ConfigError
 from utils.messages import Sentence
 
@@ -31,7 +31,7 @@ class HibariTTSHandler(TTSHandler):
         self.synthesize("Ready.")
 
     def synthesize(self, text: str) -> np.ndarray:
-        audio = self.model(text, speed=self.config.speed)
+        audio = trim_silence(self.model(text, speed=self.config.speed), self.model.sample_rate)
         return to_int16(resample(audio, self.model.sample_rate, OUTPUT_RATE))
 
     def speak(self, sentence: Sentence):

@@ -7,3 +7,8 @@ class FasterWhisperSTTHandlerArguments:
 
     stt_compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type: int8, int8_float16, float16, float32."})
     stt_cpu_threads: int = field(default=2, metadata={"help": "CPU threads for Whisper."})
+    stt_window_pad_s: float = field(
+        default=7.0,
+        metadata={"help": "Seconds of silence after each utterance instead of Whisper's padding to 30 s: fewer frames, "
+                          "faster (see benchmarks/stt_window.py). 30 keeps Whisper's own window; --language auto always does."},
+    )

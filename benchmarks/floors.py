@@ -100,10 +100,9 @@ class StageRunner:
 
     def _llm(self, times: StageTimes, transcript: Transcript) -> None:
         """Time to the first complete sentence, split as the LLM handler splits it; tokens/s over the whole reply."""
-        self.llm.chat.clear()
         splitter = SentenceSplitter()
         started = first = last = time.monotonic()
-        for piece in self.llm.stream(self.llm.chat.messages(transcript.text)):
+        for piece in self.llm.stream(self.llm.messages_for(transcript)):  # a new conversation: no history
             last = time.monotonic()
             if times.llm_tokens == 0:
                 first = last
