@@ -46,8 +46,10 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
 
     models = models or {}
     def relisten(item) -> None:  # a dropped turn must not leave its conversation deaf
-        conversation = conversation_of(item)
-        if conversation is not None:
+        turn = getattr(item, "turn", None)
+        if turn is not None:  # (a speculative turn: once the VAD confirms it, and clears should_listen)
+            turn.when_confirmed(turn.conversation.should_listen.set)
+        elif (conversation := conversation_of(item)) is not None:
             conversation.should_listen.set()
 
     started = time.monotonic()

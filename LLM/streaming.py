@@ -14,6 +14,8 @@ from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 logger = logging.getLogger(__name__)
 
+FIRST_PHRASE_WORDS = 4  # a reply may start with a clause this long: speech starts before its sentence ends
+
 
 class BackendError(Exception):
     """The model could not answer for a reason the user should read as one line (a server that is down
@@ -94,7 +96,7 @@ class StreamingLanguageModelHandler(BaseHandler):
 
     def _reply(self, transcript: Transcript) -> Iterator[Sentence]:
         turn = transcript.turn
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_phrase_words=FIRST_PHRASE_WORDS)
         pieces = []
         stream = self.stream(self.messages_for(transcript))
         try:
@@ -116,6 +118,11 @@ class StreamingLanguageModelHandler(BaseHandler):
         if rest:
             turn.mark("first_sentence")
         reply = "".join(pieces).strip()
-        self.chat_of(turn.conversation).append(transcript.text, reply)
-        print_assistant(reply)
+        chat = self.chat_of(turn.conversation)
+
+        def record() -> None:  # only once the turn is certain: a withdrawn speculative turn leaves no trace
+            chat.append(transcript.text, reply)
+            print_assistant(reply)
+
+        turn.when_confirmed(record)
         yield Sentence(rest, transcript.language, turn, last=True)

@@ -70,5 +70,5 @@ class FasterWhisperSTTHandler(BaseHandler):
             logger.info("heard nothing intelligible; listening again")
             self.drop_turn(segment)
             return
-        print_user(text)
+        segment.turn.when_confirmed(lambda: print_user(text))  # a speculative turn may be withdrawn
         yield Transcript(text, language, segment.turn)

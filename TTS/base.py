@@ -1,6 +1,7 @@
 """What every TTS backend shares: sentences in, fixed-size 16 kHz int16 blocks out, listening again after the reply."""
 from __future__ import annotations
 
+import time
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -11,6 +12,7 @@ from utils.errors import ConfigError
 from utils.messages import AudioOut, Sentence
 
 OUTPUT_RATE = 16000
+SETTLE_TIMEOUT_S = 2.0
 
 
 class TTSHandler(BaseHandler):
@@ -22,6 +24,8 @@ class TTSHandler(BaseHandler):
 
     def process(self, sentence: Sentence) -> Iterator[AudioOut]:
         turn = sentence.turn
+        if not self._settled(turn):
+            return
         if sentence.text:
             for block in self.speak(sentence):
                 turn.mark("first_audio")
@@ -29,6 +33,18 @@ class TTSHandler(BaseHandler):
         if sentence.last:
             yield AudioOut(b"", turn, last=True)
             turn.conversation.should_listen.set()
+
+
+    def _settled(self, turn) -> bool:
+        """A speculative turn is spoken only once confirmed. The VAD settles it within a few hundred ms of
+        audio; if no audio comes (a stalled client) it counts as confirmed after SETTLE_TIMEOUT_S."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while not turn.wait_settled(0.05):
+            if self.stop_event.is_set() or turn.conversation.ended:
+                return False
+            if time.monotonic() > deadline:
+                turn.confirm()
+        return turn.confirmed
 
 
 def pcm_blocks(audio: np.ndarray, rate: int, blocksize: int) -> list[bytes]:

@@ -14,6 +14,7 @@ class Utterance:
     audio: np.ndarray  # float32, padded with speech_pad_ms on both sides
     speech_ms: float  # duration of the speech itself, without padding
     skipped: str | None = None  # "too short" / "too long": not to be transcribed
+    final: bool = True  # False: a speculative cut after a short silence; the user may go on
 
 
 class UtteranceDetector:
@@ -25,12 +26,13 @@ class UtteranceDetector:
     """
 
     def __init__(self, model, thresh=0.3, sample_rate=16000, min_silence_ms=300, speech_pad_ms=30,
-                 min_speech_ms=500, max_speech_ms=float("inf")) -> None:
+                 min_speech_ms=500, max_speech_ms=float("inf"), speculative_silence_ms=0) -> None:
         self.model = model
         self.thresh = thresh
         self.neg_thresh = max(thresh - 0.15, 0.01)
         per_ms = sample_rate / 1000
         self.min_silence = int(min_silence_ms * per_ms)
+        self.speculate = int(speculative_silence_ms * per_ms) if 0 < speculative_silence_ms < min_silence_ms else 0
         self.pad = int(speech_pad_ms * per_ms)
         self.min_speech = min_speech_ms * per_ms
         self.max_speech = max_speech_ms * per_ms
@@ -45,6 +47,7 @@ class UtteranceDetector:
         self._silence = 0  # samples of silence since the last speech window
         self._speech = 0  # samples from speech start to the last speech window
         self._too_long = False
+        self._speculated = False  # a tentative utterance was given for the current pause
 
     @property
     def hearing_speech(self) -> bool:
@@ -70,6 +73,7 @@ class UtteranceDetector:
         if prob >= self.thresh:
             self._speech += self._silence + WINDOW
             self._silence = 0
+            self._speculated = False
         elif prob < self.neg_thresh or self._silence:
             self._silence += WINDOW
         else:
@@ -78,16 +82,23 @@ class UtteranceDetector:
             self._too_long = True
         if self._silence >= self.min_silence:
             return self._finish()
+        if self.speculate and self._silence >= self.speculate and not self._speculated:
+            self._speculated = True
+            return self._cut(final=False)
         return None
 
-    def _finish(self) -> Utterance:
+    def _cut(self, final: bool) -> Utterance:
         speech_ms = self._speech / self.per_ms
         skipped = "too long" if self._too_long else ("too short" if self._speech < self.min_speech else None)
         audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
         keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
         end = self._pre_len + self._speech + self.pad
-        utterance = Utterance(audio[keep:end], speech_ms, skipped)
+        return Utterance(audio[keep:end], speech_ms, skipped, final)
+
+    def _finish(self) -> Utterance:
+        utterance = self._cut(final=True)
         self.triggered = False
+        self._speculated = False
         self._windows, self._pre = [], deque(maxlen=self._pre.maxlen)
         self._silence = self._speech = 0
         self._too_long = False

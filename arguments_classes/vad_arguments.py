@@ -10,6 +10,12 @@ class VADHandlerArguments:
     min_speech_ms: int = field(default=500, metadata={"help": "Shorter utterances are skipped, in ms."})
     max_speech_ms: float = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})
     speech_pad_ms: int = field(default=30, metadata={"help": "Audio kept before the start and after the end of speech, in ms."})
+    speculative_silence_ms: int = field(
+        default=150,
+        metadata={"help": "After this much silence, start transcribing and answering while waiting for min_silence_ms "
+                          "to confirm the end of speech; the reply is spoken only once confirmed and dropped if the user "
+                          "goes on. 0 turns it off."},
+    )
     vad_model_path: Optional[str] = field(default=None, metadata={"help": "Silero ONNX file; default: the one inside the silero-vad package."})
     audio_enhancement: bool = field(
         default=False,

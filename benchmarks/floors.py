@@ -15,6 +15,7 @@ import numpy as np
 
 from benchmarks.measures import RATE, voiced_span
 from utils.messages import Conversation, Sentence, SpeechSegment, Transcript, Turn
+from LLM.streaming import FIRST_PHRASE_WORDS
 from utils.sentences import SentenceSplitter
 from VAD.silero_onnx import WINDOW
 
@@ -39,11 +40,15 @@ class StageTimes:
     tts_audio_s: float = 0.0  # length of the first sentence's audio
     tts_lead_silence_s: float = 0.0  # silence before the voice in that audio
 
-    def floor_s(self, vad_wait_s: float) -> float | None:
-        """End of speech -> first voiced sample if every stage ran back to back with nothing else to do."""
+    def floor_s(self, vad_wait_s: float, start_wait_s: float | None = None) -> float | None:
+        """End of speech -> first voiced sample if every stage ran back to back with nothing else to do.
+        With speculation the stages start after `start_wait_s` of silence, and the voice cannot start
+        before the end of speech is confirmed after `vad_wait_s`."""
         if self.llm_first_sentence_s is None or self.tts_first_audio_s is None:
             return None
-        return vad_wait_s + self.stt_s + self.llm_first_sentence_s + self.tts_first_audio_s + self.tts_lead_silence_s
+        work = self.stt_s + self.llm_first_sentence_s + self.tts_first_audio_s
+        ready = vad_wait_s + work if start_wait_s is None else max(vad_wait_s, start_wait_s + work)
+        return ready + self.tts_lead_silence_s
 
 
 def fastest(tries: list[StageTimes]) -> StageTimes:
@@ -61,6 +66,12 @@ def fastest(tries: list[StageTimes]) -> StageTimes:
 def vad_wait_s(vad_config) -> float:
     """The silence the VAD must hear before it ends an utterance, plus the window that holds the last speech."""
     return vad_config.min_silence_ms / 1000 + WINDOW / RATE
+
+
+def start_wait_s(vad_config) -> float | None:
+    """The silence after which the stages start speculatively (None: they wait for the end of speech)."""
+    speculative = getattr(vad_config, "speculative_silence_ms", 0)
+    return speculative / 1000 + WINDOW / RATE if 0 < speculative < vad_config.min_silence_ms else None
 
 
 class StageRunner:
@@ -100,7 +111,7 @@ class StageRunner:
 
     def _llm(self, times: StageTimes, transcript: Transcript) -> None:
         """Time to the first complete sentence, split as the LLM handler splits it; tokens/s over the whole reply."""
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_phrase_words=FIRST_PHRASE_WORDS)  # as the LLM handler splits
         started = first = last = time.monotonic()
         for piece in self.llm.stream(self.llm.messages_for(transcript)):  # a new conversation: no history
             last = time.monotonic()

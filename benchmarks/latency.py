@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.floors import StageRunner, vad_wait_s  # noqa: E402
+from benchmarks.floors import StageRunner, start_wait_s, vad_wait_s  # noqa: E402
 from benchmarks.measures import RATE, sample_times, voiced_span  # noqa: E402
 from benchmarks.report import TurnResult, format_questions, format_table, summarize  # noqa: E402
 from benchmarks.server import ServerError, ServerProcess, free_port  # noqa: E402
@@ -168,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         except (ConfigError, ServerError, ClientError, RuntimeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    wait_s = vad_wait_s(config.vad)
-    summary = {**summarize(turns, floors, wait_s, server_marks), **server,
+    wait_s, start_s = vad_wait_s(config.vad), start_wait_s(config.vad)
+    summary = {**summarize(turns, floors, wait_s, server_marks, start_s), **server,
                "machine": f"{started_on}, {os.getloadavg()[0]:.2f} at end"}
     print(format_table(summary))
     print()
-    print(format_questions(turns, floors, wait_s))
+    print(format_questions(turns, floors, wait_s, start_s))
     if args.json:
         record = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server_flags": server_flags, "summary": summary,
                   "turns": [asdict(t) for t in turns], "floors": [asdict(f) for f in floors],

@@ -40,9 +40,9 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def summarize(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wait_s: float,
-              server_marks: Sequence[dict] = ()) -> dict:
+              server_marks: Sequence[dict] = (), start_wait_s: float | None = None) -> dict:
     heard = [t.heard_s for t in turns if t.heard_s is not None]
-    floor_values = [f.floor_s(vad_wait_s) for f in floors]
+    floor_values = [f.floor_s(vad_wait_s, start_wait_s) for f in floors]
     overheads = []
     for question in dict.fromkeys(t.question for t in turns):
         q_heard = [t.heard_s for t in turns if t.question == question and t.heard_s is not None]
@@ -58,6 +58,7 @@ def summarize(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wai
         "overhead_median_ms": _ms(median(overheads)) if overheads else None,
         "floor_parts_ms": {
             "vad_wait": _ms(vad_wait_s),
+            "speculative_start": _ms(start_wait_s) if start_wait_s is not None else None,
             "stt": _median_ms([f.stt_s for f in floors]),
             "llm_first_sentence": _median_ms([f.llm_first_sentence_s for f in floors]),
             "tts_first_audio": _median_ms([f.tts_first_audio_s for f in floors]),
@@ -89,9 +90,10 @@ def format_table(s: dict) -> str:
         ("first reply byte (silent or not), median", _fmt(s["first_byte_median_ms"], " ms")),
         ("floor (stages alone, back to back), median", _fmt(s["floor_median_ms"], " ms")),
         ("overhead over the floor, median", _fmt(s["overhead_median_ms"], " ms")),
-        ("floor parts: VAD silence wait / STT / LLM first sentence / TTS first audio / TTS leading silence",
-         " / ".join(_fmt(parts[k]) for k in ("vad_wait", "stt", "llm_first_sentence", "tts_first_audio", "tts_lead_silence"))
-         + " ms"),
+        ("floor parts: VAD silence wait / speculative start / STT / LLM first sentence / TTS first audio / "
+         "TTS leading silence",
+         " / ".join(_fmt(parts.get(k)) for k in ("vad_wait", "speculative_start", "stt", "llm_first_sentence",
+                                                  "tts_first_audio", "tts_lead_silence")) + " ms"),
         ("server marks after its VAD's end of speech: transcript / first sentence / first audio sent",
          " / ".join(_fmt(server[k]) for k in SERVER_MARKS) + " ms"),
         ("STT real-time factor", _fmt(s["stt_rtf"], digits=3)),
@@ -111,12 +113,13 @@ def format_table(s: dict) -> str:
     return "\n".join(lines)
 
 
-def format_questions(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wait_s: float) -> str:
+def format_questions(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wait_s: float,
+                     start_wait_s: float | None = None) -> str:
     """One line per question: medians over the runs, and what the server heard."""
     lines = ["| question | voice-to-voice ms | floor ms | server heard |", "|---|---|---|---|"]
     for question in dict.fromkeys(t.question for t in turns):
         mine = [t for t in turns if t.question == question]
         heard = _median_ms([t.heard_s for t in mine])
-        floor = _median_ms([f.floor_s(vad_wait_s) for f in floors if f.question == question])
+        floor = _median_ms([f.floor_s(vad_wait_s, start_wait_s) for f in floors if f.question == question])
         lines.append(f"| {question} | {_fmt(heard)} | {_fmt(floor)} | {mine[-1].heard or '(nothing)'} |")
     return "\n".join(lines)

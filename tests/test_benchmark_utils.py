@@ -126,3 +126,12 @@ def test_cli_splits_server_flags_and_adds_free_ports():
     assert flags[:2] == server and "--recv_port" in flags and "--metrics_file" in flags
     assert with_bench_flags(["--recv_port=5000", "--metrics_file", "x"], "m").count("--recv_port") == 0
     assert with_bench_flags(["config.json"], "m") == ["config.json"]
+
+
+def test_a_speculative_start_overlaps_the_work_with_the_silence_wait():
+    from benchmarks.floors import StageTimes
+
+    times = StageTimes("q", 1.0, stt_s=0.06, transcript="q", llm_first_sentence_s=0.1, tts_first_audio_s=0.02)
+    assert times.floor_s(0.332) == pytest.approx(0.332 + 0.18)
+    assert times.floor_s(0.332, start_wait_s=0.182) == pytest.approx(0.182 + 0.18)  # work outlasts the wait
+    assert times.floor_s(0.332, start_wait_s=0.05) == pytest.approx(0.332)  # the confirmation is the bound

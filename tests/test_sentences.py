@@ -32,3 +32,18 @@ def test_abbreviations_and_decimals_do_not_end_a_sentence():
 
 def test_tokenizer_loads_offline():
     assert sentence_tokenizer().span_tokenize("One. Two.")
+
+
+def test_the_first_phrase_of_a_reply_goes_out_at_a_comma():
+    splitter = SentenceSplitter(first_phrase_words=4)
+    out = []
+    for piece in "I'm sorry for any confusion, but as a voice assistant, I can help. Sure, fine.".split(" "):
+        out += splitter.push(piece + " ")
+    assert out == ["I'm sorry for any confusion,", "but as a voice assistant, I can help."]
+    assert splitter.flush() == "Sure, fine."
+
+
+def test_short_clauses_and_numbers_do_not_make_a_first_phrase():
+    splitter = SentenceSplitter(first_phrase_words=4)
+    assert splitter.push("Yes, it is 2,150,000 miles") == []
+    assert splitter.push(" away. Then") == ["Yes, it is 2,150,000 miles away."]

@@ -6,7 +6,7 @@ import queue
 import threading
 from typing import Any, Callable, Iterator
 
-from utils.messages import END, conversation_of
+from utils.messages import END, is_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class BaseHandler:
     """Owns the loop: read an item, run `process` (a generator), put what it yields downstream.
 
     Subclasses write `setup`, `process` and `cleanup`. The loop
-    - drops items whose conversation has ended (a client left),
+    - drops items whose conversation has ended (a client left) or whose turn was withdrawn,
     - logs an exception from `process` with the handler's name, drops that turn and keeps serving,
     - always passes END on, also after an error, so the next stage never waits forever.
     """
@@ -69,13 +69,12 @@ class BaseHandler:
             logger.debug("%s stopped", self.name)
 
     def _handle(self, item) -> None:
-        conversation = conversation_of(item)
-        if conversation is not None and conversation.ended:
+        if is_cancelled(item):
             return
         try:
             for out in self.process(item):
-                if conversation is not None and conversation.ended:
-                    break  # the client left mid-turn: stop producing for it
+                if is_cancelled(item):
+                    break  # the client left, or the user went on speaking: stop producing for this turn
                 self.put(out)
         except Exception:
             self.errors += 1

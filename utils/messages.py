@@ -59,12 +59,26 @@ class Conversation:
 
 @dataclass
 class Turn:
-    """One user utterance and the reply to it. `marks` are time.monotonic() stamps by stage name."""
+    """One user utterance and the reply to it. `marks` are time.monotonic() stamps by stage name.
+
+    A `tentative` turn is started speculatively, before the end of speech is certain (the VAD heard a
+    short silence): stages work on it at once, but nothing is said or recorded until it is confirmed.
+    If the user goes on speaking it is withdrawn, which cancels it like an ended conversation.
+    """
 
     conversation: Conversation
     speech_end: float
+    tentative: bool = False
     id: int = field(default_factory=lambda: next(_turn_ids))
     marks: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._settled = threading.Event()
+        self._confirmed = not self.tentative
+        self._on_confirm: list = []
+        self._lock = threading.Lock()
+        if not self.tentative:
+            self._settled.set()
 
     def mark(self, name: str, when: float | None = None) -> bool:
         """Record the first time `name` happened in this turn; False if it was already recorded."""
@@ -78,8 +92,48 @@ class Turn:
         return None if t is None else t - self.speech_end
 
     @property
+    def confirmed(self) -> bool:
+        return self._confirmed
+
+    @property
+    def withdrawn(self) -> bool:
+        return self._settled.is_set() and not self._confirmed
+
+    @property
     def cancelled(self) -> bool:
-        return self.conversation.ended
+        return self.conversation.ended or self.withdrawn
+
+    def confirm(self) -> None:
+        """The end of speech is certain: run what waited for it. A withdrawn turn stays withdrawn."""
+        with self._lock:
+            if self._settled.is_set():
+                return
+            self._confirmed = True
+            callbacks, self._on_confirm = self._on_confirm, []
+            self._settled.set()
+        for callback in callbacks:
+            callback()
+
+    def withdraw(self) -> None:
+        """The user went on speaking: this turn is void. A confirmed turn stays confirmed."""
+        with self._lock:
+            if self._settled.is_set():
+                return
+            self._on_confirm = []
+            self._settled.set()
+
+    def when_confirmed(self, callback) -> None:
+        """Run `callback` once the turn is confirmed (now, if it is); never, if it is withdrawn."""
+        with self._lock:
+            if not self._settled.is_set():
+                self._on_confirm.append(callback)
+                return
+        if self._confirmed:
+            callback()
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Wait until confirmed or withdrawn; False on time-out."""
+        return self._settled.wait(timeout)
 
 
 @dataclass
@@ -122,6 +176,14 @@ class AudioOut:
     pcm: bytes
     turn: Turn
     last: bool = False
+
+
+def is_cancelled(item) -> bool:
+    """The item belongs to an ended conversation or a withdrawn turn: nobody wants it any more."""
+    if isinstance(item, AudioFrame):
+        return item.conversation.ended
+    turn = getattr(item, "turn", None)
+    return turn is not None and turn.cancelled
 
 
 def conversation_of(item) -> Conversation | None:

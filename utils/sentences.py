@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 
 logger = logging.getLogger(__name__)
@@ -30,25 +31,45 @@ def sentence_tokenizer(language: str = "english"):
     return PunktSentenceTokenizer(params)
 
 
+_CLAUSE_END = re.compile(r"[,;:](?=\s)")
+
+
 class SentenceSplitter:
     """`push(text)` returns the sentences completed so far; `flush()` returns what remains.
 
     A sentence is released once the next one has started, so an abbreviation or a decimal point
-    at the end of the buffer is never mistaken for a sentence end.
+    at the end of the buffer is never mistaken for a sentence end. With `first_phrase_words`, the
+    reply's first piece may be a clause (up to a comma, semicolon or colon followed by a space) of at
+    least that many words: the voice can start on it while the rest of the sentence is written.
     """
 
-    def __init__(self, tokenizer=None) -> None:
+    def __init__(self, tokenizer=None, first_phrase_words: int = 0) -> None:
         self.tokenizer = tokenizer or sentence_tokenizer()
+        self.first_phrase_words = first_phrase_words
         self.buffer = ""
+        self.released = False
 
     def push(self, text: str) -> list[str]:
         self.buffer += text
         spans = list(self.tokenizer.span_tokenize(self.buffer))
         if len(spans) < 2:
-            return []
+            return self._first_phrase()
         done = [self.buffer[start:end].strip() for start, end in spans[:-1]]
         self.buffer = self.buffer[spans[-1][0]:]
-        return [s for s in done if s]
+        done = [s for s in done if s]
+        self.released = self.released or bool(done)
+        return done
+
+    def _first_phrase(self) -> list[str]:
+        if self.released or not self.first_phrase_words:
+            return []
+        for match in _CLAUSE_END.finditer(self.buffer):
+            phrase = self.buffer[:match.end()].strip()
+            if len(phrase.split()) >= self.first_phrase_words:
+                self.buffer = self.buffer[match.end():].lstrip()
+                self.released = True
+                return [phrase]
+        return []
 
     def flush(self) -> str:
         rest, self.buffer = self.buffer.strip(), ""

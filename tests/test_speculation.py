@@ -1,0 +1,98 @@
+"""Speculative end of turn: work starts after a short silence, is spoken only once the silence is long
+enough, and is withdrawn without a trace when the user goes on."""
+import queue
+import threading
+
+import numpy as np
+
+from arguments_classes.parsing import parse_arguments
+from listen_and_play import converse
+from tests.fake_server import FakeServer
+from tests.fakes import DurationWhisper, ScriptedVADModel, silence_pcm, tone_pcm
+from utils.messages import END, AudioFrame, Conversation, SpeechSegment, Turn
+from VAD.utterance_detector import UtteranceDetector
+from VAD.vad_handler import VADHandler
+
+RATE = 16000
+
+
+def windows(pcm: bytes):
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    return [samples[i:i + 512] for i in range(0, len(samples) - 511, 512)]
+
+
+def test_turn_callbacks_run_once_confirmed_and_never_when_withdrawn():
+    kept, dropped = Turn(Conversation(), 0.0, tentative=True), Turn(Conversation(), 0.0, tentative=True)
+    calls = []
+    kept.when_confirmed(lambda: calls.append("kept"))
+    dropped.when_confirmed(lambda: calls.append("dropped"))
+    assert not kept.wait_settled(0.01) and not kept.cancelled
+    kept.confirm()
+    dropped.withdraw()
+    dropped.confirm()  # too late: withdrawn stays withdrawn
+    kept.when_confirmed(lambda: calls.append("late"))
+    assert calls == ["kept", "late"]
+    assert kept.confirmed and not kept.cancelled
+    assert dropped.withdrawn and dropped.cancelled
+
+
+def test_detector_cuts_tentatively_then_finally():
+    detector = UtteranceDetector(ScriptedVADModel(), min_silence_ms=300, speculative_silence_ms=150)
+    events = [u for u in map(detector.push, windows(tone_pcm(1.0) + silence_pcm(0.5))) if u is not None]
+    assert [u.final for u in events] == [False, True]
+    assert abs(events[0].speech_ms - events[1].speech_ms) < 1
+
+
+def test_detector_speculates_again_after_the_user_goes_on():
+    detector = UtteranceDetector(ScriptedVADModel(), min_silence_ms=300, speculative_silence_ms=150)
+    pcm = tone_pcm(0.8) + silence_pcm(0.2) + tone_pcm(0.8) + silence_pcm(0.5)
+    events = [u for u in map(detector.push, windows(pcm)) if u is not None]
+    assert [u.final for u in events] == [False, False, True]
+    assert events[2].speech_ms > 1700
+
+
+def run_vad(pcm: bytes):
+    conversation = Conversation()
+    q_in, q_out = queue.Queue(), queue.Queue()
+    config = parse_arguments(["--speculative_silence_ms", "150"]).vad
+    handler = VADHandler(threading.Event(), q_in, q_out, setup_kwargs={"config": config, "model": ScriptedVADModel()})
+    for i in range(0, len(pcm), 1024):
+        q_in.put(AudioFrame(pcm[i:i + 1024], conversation))
+    q_in.put(END)
+    handler.run()
+    out = []
+    while not q_out.empty():
+        out.append(q_out.get())
+    return conversation, [o for o in out if isinstance(o, SpeechSegment)]
+
+
+def test_vad_withdraws_the_speculative_turn_when_speech_resumes():
+    conversation, segments = run_vad(tone_pcm(0.8) + silence_pcm(0.2) + tone_pcm(0.8) + silence_pcm(0.5))
+    first, second = (s.turn for s in segments)
+    assert first.withdrawn and first.cancelled
+    assert second.confirmed and not second.cancelled
+    assert len(segments[1].audio) / RATE > 1.7  # the whole utterance
+    assert not conversation.should_listen.is_set()  # answering now
+
+
+def test_vad_confirms_without_sending_the_utterance_twice():
+    conversation, segments = run_vad(tone_pcm(1.0) + silence_pcm(0.5))
+    assert len(segments) == 1
+    assert segments[0].turn.tentative and segments[0].turn.confirmed
+
+
+def test_a_pause_mid_question_gives_one_answer_to_the_whole_question(capsys):
+    server = FakeServer(DurationWhisper())
+    try:
+        question = np.frombuffer(tone_pcm(0.8) + silence_pcm(0.2) + tone_pcm(0.8), dtype="<i2")
+        (reply, _), = converse("127.0.0.1", server.recv_port, server.send_port, [question], silence_s=5,
+                               reply_idle_s=0.5, timeout_s=10)
+        out = capsys.readouterr().out
+        assert out.count("USER:") == 1 and out.count("ASSISTANT:") == 1
+        heard = out.split("USER:")[1].split("\n")[0].split()
+        assert len(heard) >= 17  # 1.8 s of question: the whole of it, not its first part
+        assert abs(len(reply.audio) / 2 / RATE - (len(heard) + 2) * 0.1) < 0.05
+        # whatever the speculative start on the pause reached, it left no history behind
+        assert all(len(messages) == 2 for messages, _ in server.llm.requests)
+    finally:
+        assert server.stop() == []
