@@ -17,14 +17,15 @@ def ask(server, *questions):
 
 
 def test_a_spoken_question_gets_a_spoken_answer(server):
-    (reply, question_end), = ask(server, espeak("What is the capital of France?"))
+    # (Germany, not France: tiny.en often hears espeak's "of France" as "and friends")
+    (reply, question_end), = ask(server, espeak("What is the capital of Germany?"))
     assert reply.first_at is not None, "no reply audio"
     assert len(reply.audio) / 2 / 16000 > 0.5
 
     server.wait_for(lambda: server.lines("ASSISTANT:"), 10, "ASSISTANT line")
     user = server.lines("USER:")[-1]
-    assert {"what", "capital", "france"} <= set(words(user)), user
-    assert word_recall("what is the capital of france", user) >= 0.8, user
+    assert {"what", "capital", "germany"} <= set(words(user)), user
+    assert word_recall("what is the capital of germany", user) >= 0.8, user
 
     said = server.lines("ASSISTANT:")[-1]
     heard = transcribe(reply.audio)

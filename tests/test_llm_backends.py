@@ -378,6 +378,7 @@ def test_open_api_streams_from_llama_cpp_server(llama_cpp_server):
     assert sentences[-1][1] is True and "paris" in " ".join(t for t, _ in sentences).lower()
 
 
+# Spoken questions ask about Germany: tiny.en often hears espeak's "of France" as "and friends".
 def ask_the_pipeline(*flags):
     from listen_and_play import talk_with_file
     from tests.speech import espeak
@@ -385,7 +386,7 @@ def ask_the_pipeline(*flags):
     server = ServerProcess(*flags, ready_timeout=300)
     try:
         reply_audio, _ = talk_with_file("127.0.0.1", server.recv_port, server.send_port,
-                                        espeak("What is the capital of France?"), silence_s=30, reply_idle_s=1.5, timeout_s=90)
+                                        espeak("What is the capital of Germany?"), silence_s=30, reply_idle_s=1.5, timeout_s=90)
         server.wait_for(lambda: server.lines("ASSISTANT:"), 30, "ASSISTANT line")
         return reply_audio, server.lines("ASSISTANT:")[-1], server.stderr
     finally:
@@ -397,7 +398,7 @@ def test_pipeline_with_transformers_answers_a_spoken_question():
     audio, said, log = ask_the_pipeline("--llm", "transformers")
     assert any("TransformersLanguageModelHandler ready" in line for line in log)
     assert audio.first_at is not None and len(audio.audio) / 2 / 16000 > 0.5
-    assert "paris" in said.lower(), said
+    assert "berlin" in said.lower(), said
 
 
 @pytest.mark.integration
@@ -405,4 +406,4 @@ def test_pipeline_with_open_api_answers_a_spoken_question(llama_cpp_server):
     audio, said, log = ask_the_pipeline("--llm", "open_api", "--open_api_base_url", llama_cpp_server)
     assert any("OpenApiLanguageModelHandler ready" in line for line in log)
     assert audio.first_at is not None and len(audio.audio) / 2 / 16000 > 0.5
-    assert "paris" in said.lower(), said
+    assert "berlin" in said.lower(), said

@@ -353,7 +353,7 @@ def test_no_sound_server_means_no_device_one_line_and_exit_2(tmp_path, monkeypat
         "such as PulseAudio)"], result.stderr
 
 
-QUESTION = "What is the capital of France?"
+QUESTION = "What is the capital of Germany?"
 SOUND = 300  # int16 peak that counts as sound; the null sink's room is digital silence otherwise
 SELF_ANSWER_WAIT_S = 8.0  # hearing its own reply would give a new USER line within ~3 s of the reply's end
 
@@ -402,10 +402,9 @@ def test_the_assistant_hears_the_room_answers_once_and_is_understood(in_room, tm
     assert returncode == 0, "\n".join(server.stderr[-30:])
     users, replies = server.lines("USER:"), server.lines("ASSISTANT:")
     assert len(users) == 1, f"it answered {len(users)} times (heard itself?): {users}"
-    # It heard the question through PortAudio. tiny.en often hears espeak's "of France" as "and friends"
-    # even from the WAV file itself, so only the words it always gets are required.
-    assert {"what", "is", "the", "capital"} <= set(words(users[0])), users[0]
-    assert word_recall(QUESTION, users[0]) >= 0.6, users[0]
+    # It heard the question through PortAudio (and the room's resampling), word for word or nearly.
+    assert {"what", "capital", "germany"} <= set(words(users[0])), users[0]
+    assert word_recall(QUESTION, users[0]) >= 0.8, users[0]
     assert len(replies) == 1 and len(metrics_file.read_text().splitlines()) == 1
 
     room_audio = read_room(tmp_path / "room.raw")
@@ -417,7 +416,7 @@ def test_the_assistant_hears_the_room_answers_once_and_is_understood(in_room, tm
     assert (end - start) / 16000 > 0.5
     heard = transcribe(room_audio[start:end + 3200])
     assert word_recall(replies[0], heard) >= 0.6, f"assistant said {replies[0]!r}, the room heard {heard!r}"
-    assert {"paris"} & set(words(heard)) or len(words(heard)) >= 3, heard
+    assert {"berlin"} & set(words(heard)) or len(words(heard)) >= 3, heard
 
     latency_ms = 1000 * (start - question_end) / 16000
     server_says = [line for line in server.stderr if "first audio" in line]
