@@ -9,7 +9,11 @@ class VADHandlerArguments:
     min_silence_ms: int = field(default=300, metadata={"help": "Silence that ends an utterance, in ms."})
     min_speech_ms: int = field(default=500, metadata={"help": "Shorter utterances are skipped, in ms."})
     max_speech_ms: float = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})
-    speech_pad_ms: int = field(default=30, metadata={"help": "Audio kept before the start and after the end of speech, in ms."})
+    speech_pad_ms: int = field(
+        default=200,
+        metadata={"help": "Audio kept before the start and after the end of speech, in ms. Silero decides speech has "
+                          "started a window late: less than ~100 ms clips first words (WER 0.148 at 30 ms, 0.130 at 200)."},
+    )
     speculative_silence_ms: int = field(
         default=150,
         metadata={"help": "After this much silence, start transcribing and answering while waiting for min_silence_ms "

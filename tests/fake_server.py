@@ -15,7 +15,9 @@ class FakeServer:
     def __init__(self, whisper, *flags):
         self.recv_port, self.send_port = free_port(), free_port()
         config = parse_arguments(["--recv_port", str(self.recv_port), "--send_port", str(self.send_port),
-                                  "--init_chat_prompt", "Be brief.", "--chat_size", "2", *flags])
+                                  "--init_chat_prompt", "Be brief.", "--chat_size", "2",
+                                  "--speech_pad_ms", "30",  # tests derive transcripts from utterance lengths
+                                  *flags])
         self.llm, self.tts, self.queues = EchoLLM(), ToneTTS(), Queues()
         self.metrics = TurnMetrics()
         models = {"vad": ScriptedVADModel(), "stt": whisper, "llm": self.llm, "tts": self.tts}
