@@ -96,6 +96,7 @@ def ask(server: ServerProcess, host: str, ports: tuple[int, int], question: str,
         heard_s=times[1] - question_end if times else None,
         first_byte_s=reply.first_at - question_end if reply.first_at else None,
         heard=" ".join(server.user_lines()[heard_before:]),
+        question_end_clock=question_end,
     )
 
 

@@ -19,6 +19,7 @@ class TurnResult:
     heard_s: float | None  # when the reply's first voiced sample played (None: no voiced reply)
     first_byte_s: float | None  # when the reply's first byte arrived, silence or not
     heard: str  # the server's transcript(s) of the question
+    question_end_clock: float | None = None  # time.monotonic() when the question's last voiced sample was sent
 
 
 def _ms(value: float | None) -> float | None:
@@ -37,6 +38,16 @@ def _median_of_ms(values: Sequence[float | None]) -> float | None:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 3) if denominator > 0 else None
+
+
+def vad_lags(turns: Sequence[TurnResult], server_marks: Sequence[dict]) -> list[float]:
+    """Seconds from each question's last voiced sample (client) to the VAD's end-of-speech stamp (server):
+    silero's speech probability fades over a few windows after the voice stops. Paired in order, and only
+    when every turn has exactly one server record."""
+    if len(turns) != len(server_marks):
+        return []
+    return [m["speech_end_clock"] - t.question_end_clock for t, m in zip(turns, server_marks)
+            if t.question_end_clock is not None and "speech_end_clock" in m]
 
 
 def summarize(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wait_s: float,
@@ -65,6 +76,7 @@ def summarize(turns: Sequence[TurnResult], floors: Sequence[StageTimes], vad_wai
             "tts_lead_silence": _median_ms([f.tts_lead_silence_s for f in floors if f.tts_first_audio_s is not None]),
         },
         "server_ms": {name: _median_of_ms([m.get(f"{name}_ms") for m in server_marks]) for name in SERVER_MARKS},
+        "vad_lag_ms": _median_ms(vad_lags(turns, server_marks)),
         "llm_first_token_ms": _median_ms([f.llm_first_token_s for f in floors]),
         "stt_rtf": _ratio(sum(f.stt_s for f in floors), sum(f.audio_s for f in floors)),
         "tts_rtf": _ratio(sum(f.tts_total_s for f in floors), sum(f.tts_audio_s for f in floors)),
@@ -90,6 +102,7 @@ def format_table(s: dict) -> str:
         ("first reply byte (silent or not), median", _fmt(s["first_byte_median_ms"], " ms")),
         ("floor (stages alone, back to back), median", _fmt(s["floor_median_ms"], " ms")),
         ("overhead over the floor, median", _fmt(s["overhead_median_ms"], " ms")),
+        ("of which: the VAD's end-of-speech stamp after the last voiced sample, median", _fmt(s.get("vad_lag_ms"), " ms")),
         ("floor parts: VAD silence wait / speculative start / STT / LLM first sentence / TTS first audio / "
          "TTS leading silence",
          " / ".join(_fmt(parts.get(k)) for k in ("vad_wait", "speculative_start", "stt", "llm_first_sentence",

@@ -135,3 +135,12 @@ def test_a_speculative_start_overlaps_the_work_with_the_silence_wait():
     assert times.floor_s(0.332) == pytest.approx(0.332 + 0.18)
     assert times.floor_s(0.332, start_wait_s=0.182) == pytest.approx(0.182 + 0.18)  # work outlasts the wait
     assert times.floor_s(0.332, start_wait_s=0.05) == pytest.approx(0.332)  # the confirmation is the bound
+
+
+def test_vad_lag_pairs_client_and_server_clocks_in_order():
+    from benchmarks.report import TurnResult, vad_lags
+
+    turns = [TurnResult("a", 0, 0.5, 0.4, "a", question_end_clock=10.0), TurnResult("b", 0, 0.5, 0.4, "b", question_end_clock=20.0)]
+    marks = [{"speech_end_clock": 10.05}, {"speech_end_clock": 20.07}]
+    assert vad_lags(turns, marks) == pytest.approx([0.05, 0.07])
+    assert vad_lags(turns, marks[:1]) == []  # a turn without its record: no guessing

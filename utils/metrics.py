@@ -31,7 +31,8 @@ class TurnMetrics:
     def turn_done(self, turn: Turn) -> None:
         if not self.metrics_file:
             return
-        record = {"turn": turn.id, "conversation": turn.conversation.id}
+        # speech_end_clock: time.monotonic() (system-wide on Linux), so a client on this machine can relate it to its own clock
+        record = {"turn": turn.id, "conversation": turn.conversation.id, "speech_end_clock": round(turn.speech_end, 4)}
         record.update({f"{name}_ms": round(turn.since_speech_end(name) * 1000, 1) for name in STAGES if name in turn.marks})
         with self._lock, open(self.metrics_file, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
