@@ -8,11 +8,9 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from STT.whisper_window import ShortWindowTranscriber
-from utils.base_handler import BaseHandler
-from utils.console import print_user
+from STT.base import STTHandler
 from utils.bundled import package_file
 from utils.errors import ConfigError
-from utils.messages import SpeechSegment, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ def resolve_model(name: str | None) -> str:
     return name  # a directory, or a model name faster-whisper downloads (needs internet)
 
 
-class FasterWhisperSTTHandler(BaseHandler):
+class FasterWhisperSTTHandler(STTHandler):
     """SpeechSegment in, Transcript out."""
 
     def setup(self, config, model=None) -> None:
@@ -51,9 +49,9 @@ class FasterWhisperSTTHandler(BaseHandler):
 
     def warmup(self) -> None:
         """The first call allocates buffers: pay for it at start-up, not on the first question."""
-        self.transcribe(np.zeros(16000, dtype=np.float32))
+        self.recognize(np.zeros(16000, dtype=np.float32))
 
-    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+    def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         if self.short_window is not None and self.short_window.fits(audio):
             return self.short_window(audio, **self.config.gen_kwargs), self.language
         segments, info = self.model.transcribe(
@@ -62,13 +60,3 @@ class FasterWhisperSTTHandler(BaseHandler):
         )
         text = "".join(segment.text for segment in segments).strip()
         return text, info.language
-
-    def process(self, segment: SpeechSegment):
-        text, language = self.transcribe(segment.audio)
-        segment.turn.mark("transcript")
-        if not text:
-            logger.info("heard nothing intelligible; listening again")
-            self.drop_turn(segment)
-            return
-        segment.turn.when_confirmed(lambda: print_user(text))  # a speculative turn may be withdrawn
-        yield Transcript(text, language, segment.turn)

@@ -1,5 +1,5 @@
-"""What the transformers STT backends share: loading by directory or hub name, device, dtype, generation options
-and the SpeechSegment -> Transcript step. Subclasses write `transcribe(audio) -> (text, language)`."""
+"""What the transformers STT backends share: loading by directory or hub name, device, dtype and generation
+options (STT.base owns the SpeechSegment -> Transcript step). Subclasses write `transcribe(audio) -> (text, language)`."""
 from __future__ import annotations
 
 import logging
@@ -7,11 +7,9 @@ import logging
 import numpy as np
 import torch
 
-from utils.base_handler import BaseHandler
-from utils.console import print_user
+from STT.base import STTHandler
 from utils.errors import ConfigError
 from utils.hub import locate_pretrained
-from utils.messages import SpeechSegment, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ def first_line(e: Exception) -> str:
     return lines[0] if lines else type(e).__name__
 
 
-class TransformersSTTHandler(BaseHandler):
+class TransformersSTTHandler(STTHandler):
     """SpeechSegment in, Transcript out. `model` and `processor` may be given ready (tests)."""
 
     default_model = ""
@@ -92,9 +90,9 @@ class TransformersSTTHandler(BaseHandler):
     def warmup(self) -> None:
         """The first calls allocate buffers (and compile, with --stt_compile_mode): pay at start-up."""
         for _ in range(self.warmup_runs):
-            self.run_model(np.zeros(RATE, dtype=np.float32))
+            self.recognize(np.zeros(RATE, dtype=np.float32))
 
-    def run_model(self, audio: np.ndarray) -> tuple[str, str | None]:
+    def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         # inference_mode in warm-up too: tensors made outside it fail torch.compile's guards (a recompile per turn)
         with torch.inference_mode():
             return self.transcribe(audio)
@@ -104,13 +102,3 @@ class TransformersSTTHandler(BaseHandler):
 
     def decode(self, ids) -> str:
         return self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
-
-    def process(self, segment: SpeechSegment):
-        text, language = self.run_model(segment.audio)
-        segment.turn.mark("transcript")
-        if not text:
-            logger.info("heard nothing intelligible; listening again")
-            self.drop_turn(segment)
-            return
-        segment.turn.when_confirmed(lambda: print_user(text))  # a speculative turn may be withdrawn
-        yield Transcript(text, language, segment.turn)

@@ -12,6 +12,7 @@ import time
 
 from connections.half_duplex import RATE, HalfDuplexGate, SpeakerBuffer
 from connections.mic_level import MicLevelMonitor
+from utils.base_handler import put_until_stopped
 from utils.errors import ConfigError
 from utils.messages import END, AudioFrame, Conversation
 from utils.metrics import TurnMetrics
@@ -184,10 +185,4 @@ class LocalAudioStreamer:
                 return
 
     def _put(self, item) -> None:
-        while True:
-            try:
-                self.queue_out.put(item, timeout=POLL_S)
-                return
-            except queue.Full:
-                if self.stop_event.is_set():
-                    return
+        put_until_stopped(self.queue_out, item, self.stop_event)

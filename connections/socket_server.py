@@ -16,6 +16,7 @@ import time
 from connections import handshake
 from connections.client_session import ClientSession
 from connections.listening_socket import ACCEPT_POLL_S, accept, listen, peer_closed
+from utils.base_handler import put_until_stopped
 from utils.messages import END
 from utils.metrics import TurnMetrics
 
@@ -133,7 +134,7 @@ class AudioReceiver:
         finally:
             self.sock.close()
             self.registry.close_all("server shutting down")
-            self.queue_out.put(END)
+            put_until_stopped(self.queue_out, END, self.stop_event)
 
     def _admit(self, conn: socket.socket, peer: str) -> None:
         session = ClientSession(conn, peer, self.queue_out, self.metrics, self.chunk_size, self.idle_timeout_s,

@@ -87,14 +87,17 @@ class BaseHandler:
             self.on_turn_dropped(item)
 
     def put(self, item) -> None:
-        """Put downstream; waits while the queue is full, gives up once stopping (END included:
-        a stopping downstream handler exits on the stop event anyway)."""
-        if self.queue_out is None:
+        if self.queue_out is not None:
+            put_until_stopped(self.queue_out, item, self.stop_event)
+
+
+def put_until_stopped(q: queue.Queue, item, stop_event: threading.Event) -> None:
+    """Put, waiting while the queue is full, but give up once stopping (END included: a stopping
+    consumer exits on the stop event anyway)."""
+    while True:
+        try:
+            q.put(item, timeout=POLL_S)
             return
-        while True:
-            try:
-                self.queue_out.put(item, timeout=POLL_S)
+        except queue.Full:
+            if stop_event.is_set():
                 return
-            except queue.Full:
-                if self.stop_event.is_set():
-                    return
