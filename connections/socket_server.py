@@ -68,6 +68,9 @@ class SessionRegistry:
                 return
             session.attach_reply_connection(conn)
             return
+        if peer_closed(conn):  # a client already gone must not take the place of the next one's reply connection
+            conn.close()
+            return
         with self._lock:
             waiting = [s for s in self._sessions.values() if not s.has_reply_connection and not s.closed]
             waiting.sort(key=lambda s: (s.host != host, s.created))

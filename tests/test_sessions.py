@@ -204,3 +204,28 @@ def test_the_receive_path_takes_any_bytes(chunks):
     handler.run()
     assert handler.errors == 0
     assert len(handler._stream(conversation).pending) < 1024
+
+
+def test_a_reply_connection_whose_client_is_gone_is_not_given_to_a_waiting_session():
+    """A classic client (no token) that left while its reply connection waited to be paired must not take
+    the place of the next client's reply connection (seen once in CI as a client with no reply)."""
+    from connections.socket_server import SessionRegistry
+
+    class Waiting:
+        host, created, closed, has_reply_connection, id = "127.0.0.1", 0.0, False, False, 1
+        attached = None
+
+        def attach_reply_connection(self, conn):
+            self.attached = conn
+
+    registry = SessionRegistry(4)
+    waiting = Waiting()
+    registry._sessions[waiting.id] = waiting
+    dead, gone_peer = socket.socketpair()
+    gone_peer.close()
+    registry.pair(dead, "127.0.0.1")
+    assert waiting.attached is None and dead.fileno() == -1  # closed, not paired
+    alive, peer = socket.socketpair()
+    registry.pair(alive, "127.0.0.1")
+    assert waiting.attached is alive
+    alive.close(), peer.close()
