@@ -67,10 +67,10 @@ class Gate:
         return scores
 
 
-def token_id(model_dir, token):
+def token_id(tiny_model_dir, token):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_dir).convert_tokens_to_ids(token)
+    return AutoTokenizer.from_pretrained(tiny_model_dir).convert_tokens_to_ids(token)
 
 
 # --- the user's language ------------------------------------------------------------------------------
