@@ -60,3 +60,22 @@ def test_garbage_from_a_client_does_not_stop_the_server(server):
                               silence_s=20, reply_idle_s=1.0, timeout_s=60)
     assert server.proc.poll() is None
     assert reply.first_at is not None
+
+
+def test_two_people_at_once_each_hear_their_own_answer(server):
+    import threading
+
+    questions = {"germany": espeak("What is the capital of Germany?"), "spider": espeak("How many legs does a spider have?")}
+    replies = {}
+
+    def ask_one(name):
+        replies[name] = ask(server, questions[name])[0][0]
+
+    threads = [threading.Thread(target=ask_one, args=(name,)) for name in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    heard = {name: transcribe(reply.audio).lower() for name, reply in replies.items()}
+    assert "berlin" in heard["germany"] and "spider" not in heard["germany"], heard
+    assert "leg" in heard["spider"] and "berlin" not in heard["spider"], heard
