@@ -69,3 +69,24 @@ def server():
     srv = ServerProcess()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory):
+    """A PulseAudio server of the test's own with a null sink whose monitor is the default source: a room
+    where speakers and microphones share the air, with real PortAudio devices on a headless machine."""
+    from tests.pulse_room import PulseRoom, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (Debian: apt-get install pulseaudio pulseaudio-utils libportaudio2)")
+    room = PulseRoom(tmp_path_factory.mktemp("pulse")).start()
+    yield room
+    room.stop()
+
+
+@pytest.fixture
+def in_room(room, monkeypatch):
+    for name, value in room.client_env().items():
+        monkeypatch.setenv(name, value)
+    return room

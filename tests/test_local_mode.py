@@ -16,7 +16,6 @@ from connections.half_duplex import HalfDuplexGate, SpeakerBuffer
 from connections.local_audio_streamer import LocalAudioStreamer, import_sounddevice, pick_device
 from connections.mic_level import MicLevelMonitor
 from tests.conftest import ROOT, ServerProcess
-from tests.pulse_room import PulseRoom, missing_tools
 from tests.speech import espeak, write_wav
 from tests.transcribe import transcribe, word_recall, words
 from utils.errors import ConfigError
@@ -306,23 +305,6 @@ def test_a_device_that_cannot_be_opened_fails_at_construction_and_closes_what_wa
 
 
 # --- real PortAudio devices in a PulseAudio room ---
-
-@pytest.fixture(scope="module")
-def room(tmp_path_factory):
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (Debian: apt-get install pulseaudio pulseaudio-utils libportaudio2)")
-    room = PulseRoom(tmp_path_factory.mktemp("pulse")).start()
-    yield room
-    room.stop()
-
-
-@pytest.fixture
-def in_room(room, monkeypatch):
-    for name, value in room.client_env().items():
-        monkeypatch.setenv(name, value)
-    return room
-
 
 def run_pipeline(*flags, timeout=60):
     return subprocess.run([sys.executable, "s2s_pipeline.py", *flags], cwd=ROOT, capture_output=True, text=True,
