@@ -87,7 +87,7 @@ def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> lis
         AudioReceiver(q.stop_event, q.recv_audio_chunks, registry, metrics, r.recv_host, r.recv_port, r.chunk_size,
                       r.idle_timeout_s),
         ReplyAcceptor(q.stop_event, registry, s.send_host, s.send_port),
-        ReplyDispatcher(q.stop_event, q.send_audio_chunks, registry),
+        ReplyDispatcher(q.stop_event, q.send_audio_chunks, None, setup_kwargs={"registry": registry}),
     ]
 
 

@@ -38,7 +38,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=100)
     args = parser.parse_args(ours)
-    from listen_and_play import connect, connect_pair, talk_with_file
+    from listen_and_play import connect_pair, talk_with_file
     from tests.speech import espeak
 
     ports = (free_port(), free_port())

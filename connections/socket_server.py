@@ -15,8 +15,8 @@ import time
 
 from connections import handshake
 from connections.client_session import ClientSession
-from connections.listening_socket import ACCEPT_POLL_S, accept, listen, peer_closed
-from utils.base_handler import put_until_stopped
+from connections.listening_socket import accept, listen, peer_closed
+from utils.base_handler import BaseHandler, put_until_stopped
 from utils.messages import END
 from utils.metrics import TurnMetrics
 
@@ -173,24 +173,15 @@ class ReplyAcceptor:
             self.sock.close()
 
 
-class ReplyDispatcher:
-    """Routes each block of reply audio to its client's outbox; audio of ended conversations is dropped."""
+class ReplyDispatcher(BaseHandler):
+    """Routes each block of reply audio to its client's outbox. The handler loop drops audio of ended
+    conversations and survives a failure on one block."""
 
-    name = "ReplyDispatcher"
-
-    def __init__(self, stop_event: threading.Event, queue_in: queue.Queue, registry: SessionRegistry) -> None:
-        self.stop_event = stop_event
-        self.queue_in = queue_in
+    def setup(self, registry: SessionRegistry) -> None:
         self.registry = registry
 
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                item = self.queue_in.get(timeout=ACCEPT_POLL_S)
-            except queue.Empty:
-                continue
-            if item is END:
-                return
-            session = self.registry.get(item.turn.conversation.id)
-            if session is not None and not session.closed:
-                session.send(item)
+    def process(self, item):
+        session = self.registry.get(item.turn.conversation.id)
+        if session is not None and not session.closed:
+            session.send(item)
+        yield from ()

@@ -31,7 +31,7 @@ def test_a_spoken_question_gets_a_spoken_answer(server):
     heard = transcribe(reply.audio)
     assert word_recall(said, heard) >= 0.6, f"assistant said {said!r}, the audio sounds like {heard!r}"
     assert re.search(r"[a-z]{2,}", heard.lower()), "the reply is not English words"
-    assert any(f"turn" in line and "first audio" in line for line in server.stderr)
+    assert any("turn" in line and "first audio" in line for line in server.stderr)
 
 
 def test_two_questions_in_one_conversation(server):

@@ -1,5 +1,4 @@
 """The whole server (real handlers, real sockets on loopback) with instant fake models."""
-import threading
 import time
 
 import numpy as np
