@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import queue
 import socket
 import sys
@@ -24,6 +25,7 @@ logger = logging.getLogger("listen_and_play")
 
 RATE = 16000
 BYTES_PER_SAMPLE = 2
+VOICE_WINDOW = RATE * 30 // 1000  # samples in the 30 ms windows voiced_end() measures
 
 
 class ClientError(Exception):
@@ -46,17 +48,32 @@ def connect_pair(host: str, send_port: int, recv_port: int) -> tuple[socket.sock
         if not data:
             break
         token += data
+    if token.startswith(handshake.NOTICE_MAGIC):  # refused (full, or too many from this address): say why
+        reason = handshake.read_notice(send_sock, token, wait_s=1.0) or "refused"
+        send_sock.close()
+        raise ClientError(f"the server said: {reason}")
     recv_sock = connect(host, recv_port)
     if handshake.parse(token) is not None:
         recv_sock.sendall(token)
     return send_sock, recv_sock
 
 
+def why_closed(send_sock: socket.socket) -> str | None:
+    """The reason the server gave for ending the conversation (connections/handshake.py), if it gave one."""
+    from connections import handshake
+
+    try:
+        return handshake.read_notice(send_sock, wait_s=0.3)
+    except OSError:
+        return None
+
+
 def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as e:
-        raise ClientError(f"cannot connect to {host}:{port} ({e.strerror or e}); is s2s_pipeline.py running there?") from None
+        raise ClientError(f"cannot connect to {host}:{port} ({e.strerror or e}); is s2s_pipeline.py running there, "
+                          "and done loading its models?") from None
     sock.settimeout(0.2)
     return sock
 
@@ -71,6 +88,9 @@ class Reply:
     play_end: float = 0.0  # when the audio received so far has finished playing
     # (bytes, time.monotonic()) of every block as it arrived: lets a benchmark find when a given sample came and played
     arrivals: list[tuple[int, float]] = field(default_factory=list)
+    # the server closed the connection, or it broke, before the reply's end was heard: the audio is partial
+    cut_off: bool = False
+    closed_because: str | None = None  # what the server said when it ended the conversation
 
     def add(self, data: bytes) -> None:
         now = time.monotonic()
@@ -118,10 +138,23 @@ def load_wav(path: str) -> np.ndarray:
     return (np.clip(audio, -1, 1) * 32767).astype("<i2")
 
 
+def voiced_end(audio: np.ndarray) -> int:
+    """Where the question ends for a listener: the end of its last voiced 30 ms window, so trailing silence
+    in a file does not count as question. A window is voiced when its RMS exceeds 10% of the loudest
+    window's (-20 dB: whatever the recording level) and 0.1% of full scale (digital silence and dither
+    stay below). A file with no voice at all ends where the file ends."""
+    windows = len(audio) // VOICE_WINDOW + (len(audio) % VOICE_WINDOW > 0)
+    padded = np.zeros(windows * VOICE_WINDOW, dtype=np.float64)
+    padded[:len(audio)] = audio
+    rms = np.sqrt(np.mean(padded.reshape(windows, VOICE_WINDOW) ** 2, axis=1))
+    voiced = np.flatnonzero(rms > max(0.1 * rms.max(initial=0.0), 0.001 * 32768))
+    return min(len(audio), (int(voiced[-1]) + 1) * VOICE_WINDOW) if len(voiced) else len(audio)
+
+
 def talk_with_file(host: str, send_port: int, recv_port: int, audio: np.ndarray, chunk_bytes=1024,
                    silence_s=30.0, reply_idle_s=2.0, tail_s=0.3, timeout_s=60.0) -> tuple[Reply, float]:
     """Stream `audio` at real-time pace, then silence, until the reply has ended.
-    Returns the reply and the monotonic time the question's last sample was sent."""
+    Returns the reply and the monotonic time the question's last voiced sample was sent (see voiced_end)."""
     return converse(host, send_port, recv_port, [audio], chunk_bytes, silence_s, reply_idle_s, tail_s, timeout_s)[0]
 
 
@@ -142,9 +175,12 @@ def converse(host: str, send_port: int, recv_port: int, questions: list[np.ndarr
                 question_end = _say(send_sock, reply, stop, audio, chunk_bytes, silence_s, reply_idle_s, tail_s, timeout_s)
             except OSError as e:
                 logger.warning("connection to the server lost: %s", e.strerror or e)
+                reply.cut_off = True
                 stop.set()
             results.append((reply, question_end))
             if stop.is_set():
+                if reply.cut_off:
+                    reply.closed_because = why_closed(send_sock)
                 break
     finally:
         stop.set()
@@ -156,8 +192,10 @@ def converse(host: str, send_port: int, recv_port: int, questions: list[np.ndarr
 
 def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_bytes: int, silence_s: float,
          reply_idle_s: float, tail_s: float, timeout_s: float) -> float:
+    """Say `audio`, then stay quiet until the reply has been heard. Returns when the last voiced sample was sent."""
     samples_per_chunk = chunk_bytes // BYTES_PER_SAMPLE
     stream = np.concatenate([audio.astype("<i2"), np.zeros(int(silence_s * RATE), dtype="<i2")])
+    voice_end = voiced_end(audio)
     question_end = None
     started = time.monotonic()
     sent = 0
@@ -180,8 +218,12 @@ def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_byt
         chunk = stream[sent:sent + samples_per_chunk]
         sock.sendall(chunk.tobytes())
         sent += len(chunk)
-        if question_end is None and sent >= len(audio):
+        if question_end is None and sent >= voice_end:
             question_end = time.monotonic()
+    else:
+        # Only the receiver sets `stop` while we talk: the server closed the connection (or it broke)
+        # before the reply's end was heard.
+        reply.cut_off = True
     return question_end or time.monotonic()
 
 
@@ -235,6 +277,7 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
                     send_sock.sendall(to_send.get(timeout=0.2))
                 except queue.Empty:
                     continue
+        because = why_closed(send_sock)
     except sd.PortAudioError as e:
         raise ClientError(f"audio device problem: {e}; see python -m sounddevice for the devices") from None
     except OSError as e:
@@ -243,7 +286,7 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         stop.set()
         send_sock.close()
         recv_sock.close()
-    print("The server closed the connection.", file=sys.stderr)
+    print(f"The server closed the connection{': ' + because if because else ''}.", file=sys.stderr)
 
 
 def _device_names(sd) -> str:
@@ -266,26 +309,17 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Flag mistakes show before the conversation, not after it
+    if args.output_file and not args.input_file:
+        print("error: --output_file needs --input_file", file=sys.stderr)
+        return 2
+    problem = args.output_file and unwritable(args.output_file)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.input_file:
-            audio = load_wav(args.input_file)
-            reply, question_end = talk_with_file(args.host, args.send_port, args.recv_port, audio,
-                                                 args.list_play_chunk_size, reply_idle_s=args.reply_idle_s,
-                                                 timeout_s=args.timeout_s)
-            if reply.first_at is None:
-                print("error: no reply from the server", file=sys.stderr)
-                return 1
-            seconds = len(reply.audio) / BYTES_PER_SAMPLE / RATE
-            print(f"reply: {seconds:.2f} s of audio, first audio {1000 * (reply.first_at - question_end):.0f} ms "
-                  f"after the question ended", file=sys.stderr)
-            if args.output_file:
-                import soundfile as sf
-
-                sf.write(args.output_file, np.frombuffer(bytes(reply.audio), dtype="<i2"), RATE, subtype="PCM_16")
-            return 0
-        if args.output_file:
-            print("error: --output_file needs --input_file", file=sys.stderr)
-            return 2
+            return talk_with_files(args)
         talk_with_devices(args.host, args.send_port, args.recv_port, args.list_play_chunk_size)
         return 0
     except ClientError as e:
@@ -293,6 +327,64 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def talk_with_files(args) -> int:
+    audio = load_wav(args.input_file)
+    reply, question_end = talk_with_file(args.host, args.send_port, args.recv_port, audio,
+                                         args.list_play_chunk_size, reply_idle_s=args.reply_idle_s,
+                                         timeout_s=args.timeout_s)
+    because = f": {reply.closed_because}" if reply.closed_because else ""
+    if reply.first_at is None:
+        closed = f" (it closed the connection{because})" if reply.cut_off else ""
+        print(f"error: no reply from the server{closed}", file=sys.stderr)
+        return 1
+    seconds = len(reply.audio) / BYTES_PER_SAMPLE / RATE
+    print(f"reply: {seconds:.2f} s of audio, {describe_latency(reply.first_at - question_end)}", file=sys.stderr)
+    if args.output_file:
+        save_wav(args.output_file, bytes(reply.audio))
+    if reply.cut_off:
+        saved = f"; saved what came to {args.output_file}" if args.output_file else ""
+        print(f"error: the reply was cut off: the server closed the connection before its end{because}{saved}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def describe_latency(delay_s: float) -> str:
+    """How long after the question's end the reply began. A server may answer during a pause in a long
+    question; that is not a negative latency."""
+    if delay_s >= 0:
+        return f"first audio {1000 * delay_s:.0f} ms after the question ended"
+    return f"reply started while the question was still being sent ({-1000 * delay_s:.0f} ms before its end)"
+
+
+def unwritable(path: str) -> str | None:
+    """Why the reply could not be written to `path`, or None. Probed by opening it for appending (the
+    content is untouched; a file made by the probe is removed)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"cannot write --output_file {path}: folder {folder} does not exist"
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        return f"cannot write --output_file {path}: {e.strerror}"
+    if not existed:
+        os.remove(path)
+    return None
+
+
+def save_wav(path: str, pcm: bytes) -> None:
+    import soundfile as sf
+
+    pcm = pcm[:len(pcm) - len(pcm) % BYTES_PER_SAMPLE]  # a server that died mid-reply may have sent half a sample
+    try:
+        # WAV whatever the file's extension: the format --output_file promises
+        sf.write(path, np.frombuffer(pcm, dtype="<i2"), RATE, subtype="PCM_16", format="WAV")
+    except (OSError, RuntimeError) as e:  # soundfile's errors are RuntimeErrors
+        raise ClientError(f"cannot write {path}: {e}") from None
 
 
 if __name__ == "__main__":

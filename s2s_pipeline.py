@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from arguments_classes.parsing import PipelineConfig, parse_arguments
 from utils.errors import ConfigError
-from utils.messages import conversation_of
 from utils.logging_setup import setup_logging
+from utils.messages import conversation_of
 from utils.metrics import TurnMetrics
 from utils.thread_manager import ThreadManager
 
@@ -79,14 +79,12 @@ def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> lis
         from connections.local_audio_streamer import LocalAudioStreamer
 
         return [LocalAudioStreamer(q.stop_event, q.recv_audio_chunks, q.send_audio_chunks, metrics, config.local)]
-    from connections.socket_server import AudioReceiver, ReplyAcceptor, ReplyDispatcher, SessionRegistry
+    from connections.socket_server import ReplyDispatcher, SessionRegistry, SocketServer
 
-    r, s = config.receiver, config.sender
-    registry = SessionRegistry(r.max_sessions)
+    r = config.receiver
+    registry = SessionRegistry(r.max_sessions, r.max_sessions_per_host)
     return [
-        AudioReceiver(q.stop_event, q.recv_audio_chunks, registry, metrics, r.recv_host, r.recv_port, r.chunk_size,
-                      r.idle_timeout_s),
-        ReplyAcceptor(q.stop_event, registry, s.send_host, s.send_port),
+        SocketServer(q.stop_event, q.recv_audio_chunks, registry, metrics, r, config.sender),
         ReplyDispatcher(q.stop_event, q.send_audio_chunks, None, setup_kwargs={"registry": registry}),
     ]
 
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = metrics.summary()
     if summary:
         logger.info(summary)
-    return 0
+    return 0 if stop_requested.is_set() else 1  # else a stage stopped the server (logged where it happened)
 
 
 if __name__ == "__main__":

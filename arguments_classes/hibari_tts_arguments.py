@@ -1,4 +1,7 @@
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from arguments_classes.validation import PositiveInt, Range
 
 
 @dataclass
@@ -6,5 +9,5 @@ class HibariTTSHandlerArguments:
     """hibari's own fields; model file, device and block size are in TTSArguments."""
 
     tts_voice: str = field(default="heart", metadata={"help": "hibari voice; 'heart' ships in the package (others download once)."})
-    tts_speed: float = field(default=1.0, metadata={"help": "Speaking rate, 0.5 to 2.0."})
-    tts_threads: int = field(default=1, metadata={"help": "onnxruntime threads."})
+    tts_speed: Annotated[float, Range(0.5, 2.0)] = field(default=1.0, metadata={"help": "Speaking rate, 0.5 to 2.0."})
+    tts_threads: PositiveInt = field(default=1, metadata={"help": "onnxruntime threads."})

@@ -1,11 +1,13 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from arguments_classes.validation import NonNegativeInt, PositiveInt
+
 
 @dataclass
 class LocalAudioArguments:
     input_device: Optional[str] = field(default=None, metadata={"help": "Microphone: a device index or (part of) its name; default: the system's."})
     output_device: Optional[str] = field(default=None, metadata={"help": "Speaker: a device index or (part of) its name; default: the system's."})
     list_devices: bool = field(default=False, metadata={"help": "Print the audio devices and exit."})
-    local_blocksize: int = field(default=512, metadata={"help": "Samples per audio block (512 at 16 kHz = 32 ms)."})
-    playback_tail_ms: int = field(default=300, metadata={"help": "After the reply has played, keep the microphone closed this long (echo tail)."})
+    local_blocksize: PositiveInt = field(default=512, metadata={"help": "Samples per audio block (512 at 16 kHz = 32 ms)."})
+    playback_tail_ms: NonNegativeInt = field(default=300, metadata={"help": "After the reply has played, keep the microphone closed this long (echo tail)."})

@@ -1,6 +1,8 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from arguments_classes.validation import PositiveFloat
+
 
 @dataclass
 class OpenApiLanguageModelHandlerArguments:
@@ -16,4 +18,4 @@ class OpenApiLanguageModelHandlerArguments:
     open_api_model_name: Optional[str] = field(
         default=None, metadata={"help": "Model name the server knows; default: --lm_model_name, else the first model the server lists."}
     )
-    open_api_timeout: float = field(default=30.0, metadata={"help": "Seconds to wait for the server before dropping the turn."})
+    open_api_timeout: PositiveFloat = field(default=30.0, metadata={"help": "Seconds to wait for the server before dropping the turn."})

@@ -1,7 +1,8 @@
 """Command line / JSON -> one clean, frozen config per component.
 
-HfArgumentParser reads one dataclass per component. Prefixes (`stt_`, `lm_`, `tts_`) are stripped here,
-once, and `<prefix>gen_<name>` fields are gathered into that component's `gen_kwargs`.
+HfArgumentParser reads one dataclass per component; each value is then checked against its field's type and
+bounds (validation.py). Prefixes (`stt_`, `lm_`, `tts_`) are stripped here, once, and `<prefix>gen_<name>`
+fields are gathered into that component's `gen_kwargs`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import TTS  # noqa: E402
 from arguments_classes.local_audio_arguments import LocalAudioArguments  # noqa: E402
 from arguments_classes.module_arguments import ModuleArguments  # noqa: E402
 from arguments_classes.socket_arguments import SocketReceiverArguments, SocketSenderArguments  # noqa: E402
+from arguments_classes.validation import checked  # noqa: E402
 from arguments_classes.vad_arguments import VADHandlerArguments  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
 from utils.registry import Backend, choose  # noqa: E402
@@ -52,10 +54,12 @@ def parse_arguments(argv: list[str]) -> PipelineConfig:
     parser = HfArgumentParser(argument_classes())
     if len(argv) == 1 and argv[0].endswith(".json"):
         parsed, explicit = _parse_json(parser, argv[0])
+        source = f"config file {argv[0]}"
     else:
         parsed = parser.parse_args_into_dataclasses(args=argv)
         explicit = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
-    return build_config(parsed, explicit)
+        source = None
+    return build_config([checked(obj, source) for obj in parsed], explicit)
 
 
 def _parse_json(parser: HfArgumentParser, path: str):

@@ -2,6 +2,8 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from arguments_classes.validation import NonNegativeFloat, NonNegativeInt, PositiveInt
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful and friendly voice assistant. Answer in one or two short spoken sentences, "
     "without lists, markdown or emoji."
@@ -17,8 +19,8 @@ class STTArguments:
     language: str = field(default="en", metadata={"help": "Language code of the user's speech, or 'auto' to detect it."})
     # Decoding options every STT backend has, named as faster-whisper names them; the transformers handlers
     # map them (beam_size -> num_beams; temperature > 0 -> sampling). Options one backend has stay in its class.
-    stt_gen_beam_size: int = field(default=1, metadata={"help": "Beam size (1 is greedy and fastest)."})
-    stt_gen_temperature: float = field(default=0.0, metadata={"help": "Sampling temperature for decoding (0 is greedy)."})
+    stt_gen_beam_size: PositiveInt = field(default=1, metadata={"help": "Beam size (1 is greedy and fastest)."})
+    stt_gen_temperature: NonNegativeFloat = field(default=0.0, metadata={"help": "Sampling temperature for decoding (0 is greedy)."})
 
 
 @dataclass
@@ -29,12 +31,12 @@ class LLMArguments:
     lm_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
     init_chat_role: str = field(default="system", metadata={"help": "Role of the first chat message."})
     init_chat_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "The system prompt."})
-    chat_size: int = field(default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees."})
+    chat_size: NonNegativeInt = field(default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees."})
     # Generation options every LLM backend has. Named as 3 of the 4 APIs name them (llama.cpp, OpenAI, mlx-lm:
     # max_tokens); transformers' handler maps max_tokens to max_new_tokens. Options only one backend has
     # live in that backend's class, named as its API names them.
-    lm_gen_max_tokens: int = field(default=96, metadata={"help": "Longest reply, in tokens."})
-    lm_gen_temperature: float = field(default=0.0, metadata={"help": "Sampling temperature (0 is greedy)."})
+    lm_gen_max_tokens: PositiveInt = field(default=96, metadata={"help": "Longest reply, in tokens."})
+    lm_gen_temperature: NonNegativeFloat = field(default=0.0, metadata={"help": "Sampling temperature (0 is greedy)."})
 
 
 @dataclass
@@ -43,4 +45,4 @@ class TTSArguments:
     tts_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
     tts_torch_dtype: str = field(default="float32", metadata={"help": "torch backends (parler, facebook-mms): float32, float16 or bfloat16."})
     tts_language: str = field(default="en", metadata={"help": "Language spoken when a sentence carries none (the STT's language picks the voice otherwise)."})
-    tts_blocksize: int = field(default=512, metadata={"help": "Samples per audio block sent (512 at 16 kHz = 32 ms)."})
+    tts_blocksize: PositiveInt = field(default=512, metadata={"help": "Samples per audio block sent (512 at 16 kHz = 32 ms)."})

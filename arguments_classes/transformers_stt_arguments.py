@@ -1,6 +1,8 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from arguments_classes.validation import PositiveInt
+
 
 @dataclass
 class TransformersSTTHandlerArguments:
@@ -14,4 +16,4 @@ class TransformersSTTHandlerArguments:
         default=None,
         metadata={"help": "whisper only: torch.compile the model with a static cache ('default', 'reduce-overhead', 'max-autotune'); kernels cache in ./cache/torchinductor."},
     )
-    stt_gen_max_new_tokens: int = field(default=128, metadata={"help": "Longest transcript, in tokens (moonshine also caps it by the audio's length)."})
+    stt_gen_max_new_tokens: PositiveInt = field(default=128, metadata={"help": "Longest transcript, in tokens (moonshine also caps it by the audio's length)."})

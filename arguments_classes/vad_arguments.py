@@ -1,20 +1,22 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from arguments_classes.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
+
 
 @dataclass
 class VADHandlerArguments:
-    thresh: float = field(default=0.3, metadata={"help": "Speech probability above which a 32 ms window counts as speech."})
-    sample_rate: int = field(default=16000, metadata={"help": "Sample rate of the incoming audio (Silero supports 16000)."})
-    min_silence_ms: int = field(default=300, metadata={"help": "Silence that ends an utterance, in ms."})
-    min_speech_ms: int = field(default=500, metadata={"help": "Shorter utterances are skipped, in ms."})
-    max_speech_ms: float = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})
-    speech_pad_ms: int = field(
+    thresh: Fraction = field(default=0.3, metadata={"help": "Speech probability above which a 32 ms window counts as speech."})
+    sample_rate: PositiveInt = field(default=16000, metadata={"help": "Sample rate of the incoming audio (Silero supports 16000)."})
+    min_silence_ms: NonNegativeInt = field(default=300, metadata={"help": "Silence that ends an utterance, in ms."})
+    min_speech_ms: NonNegativeInt = field(default=500, metadata={"help": "Shorter utterances are skipped, in ms."})
+    max_speech_ms: PositiveFloat = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})
+    speech_pad_ms: NonNegativeInt = field(
         default=200,
         metadata={"help": "Audio kept before the start and after the end of speech, in ms. Silero decides speech has "
                           "started a window late: less than ~100 ms clips first words (WER 0.148 at 30 ms, 0.130 at 200)."},
     )
-    speculative_silence_ms: int = field(
+    speculative_silence_ms: NonNegativeInt = field(
         default=150,
         metadata={"help": "After this much silence, start transcribing and answering while waiting for min_silence_ms "
                           "to confirm the end of speech; the reply is spoken only once confirmed and dropped if the user "

@@ -18,6 +18,11 @@ BYTES_PER_SECOND = 32000  # 16 kHz int16 mono
 BURST_S = 5.0  # audio a client may send ahead of real time (a file streamed fast, a network hiccup)
 OUTBOX_BLOCKS = 1000  # ~32 s of reply audio waiting for a slow client; past that it is not reading
 SEND_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped instead of blocking its writer
+# A client counts as active only while it streams audio: at least this fraction of real time over a window
+# (a connection trickling a few bytes is not a conversation and must not hold a place), or while it plays a reply.
+MIN_AUDIO_FRACTION = 0.25
+AUDIO_WINDOW_S = 2.0
+REPLY_GRACE_S = 2.0  # after its reply has played, a half-duplex client takes a moment to stream again
 
 
 class ClientSession:
@@ -25,11 +30,15 @@ class ClientSession:
     writes its reply audio from a bounded outbox. `close()` ends the conversation and frees everything."""
 
     def __init__(self, conn: socket.socket, peer: str, input_queue: queue.Queue, metrics: TurnMetrics,
-                 chunk_size: int, idle_timeout_s: float, on_close) -> None:
+                 chunk_size: int, idle_timeout_s: float, on_close, order: int = 0) -> None:
         self.conversation = Conversation()
         self.peer = peer
         self.host = peer.rsplit(":", 1)[0]
         self.created = time.monotonic()
+        self.order = order  # the accept loop's round it came in (connections/pairing.py)
+        self.nonce = handshake.new_nonce()  # the client proves its reply connection with it
+        self._last_audio = self.created  # when it last streamed audio at a useful rate
+        self._reply_played_until = 0.0  # when the reply audio sent so far has played out at the client
         self._recv_conn = conn
         self._send_conn: socket.socket | None = None
         self._input_queue = input_queue
@@ -57,7 +66,7 @@ class ClientSession:
 
     def start(self) -> None:
         try:  # the client may read it to pair its reply connection exactly (connections/handshake.py)
-            self._recv_conn.sendall(handshake.token(self.id))
+            self._recv_conn.sendall(handshake.token(self.nonce))
         except OSError:
             pass  # gone already: the reader finds out and closes the session
         self._reader.start()
@@ -70,12 +79,21 @@ class ClientSession:
             self._send_conn = conn
         threading.Thread(target=self._write, name=f"client-{self.id}-out", daemon=True).start()
 
+    def quiet_for(self, now: float | None = None) -> float:
+        """Seconds since the client last streamed audio or heard a reply: how idle it is."""
+        now = time.monotonic() if now is None else now
+        return max(0.0, now - max(self._last_audio, self._reply_played_until + REPLY_GRACE_S))
+
     def close(self, reason: str) -> None:
         with self._lock:
             if self._closed.is_set():
                 return
             self._closed.set()
         self.conversation.end()
+        try:  # tell a client that reads its audio connection why (connections/handshake.py); never block on it
+            self._recv_conn.send(handshake.notice(reason), socket.MSG_DONTWAIT)
+        except OSError:
+            pass
         for conn in (self._recv_conn, self._send_conn):
             if conn is not None:
                 try:
@@ -95,22 +113,31 @@ class ClientSession:
     def _read(self) -> None:
         conn = self._recv_conn
         conn.settimeout(ACCEPT_POLL_S)
-        received, last_data = 0, time.monotonic()
+        received = 0
+        window_start, window_bytes = self.created, 0
         reason = "disconnected"
         try:
             while not self.closed:
                 try:
                     data = conn.recv(self._chunk_size)
                 except socket.timeout:
-                    if time.monotonic() - last_data > self._idle_timeout_s:
-                        reason = f"sent nothing for {self._idle_timeout_s:.0f} s"
-                        break
+                    data = None
+                now = time.monotonic()
+                if data is not None:
+                    window_bytes += len(data)
+                if now - window_start >= AUDIO_WINDOW_S:
+                    if window_bytes >= MIN_AUDIO_FRACTION * BYTES_PER_SECOND * (now - window_start):
+                        self._last_audio = now
+                    window_start, window_bytes = now, 0
+                if self.quiet_for(now) > self._idle_timeout_s:
+                    reason = f"sent no audio for {self._idle_timeout_s:g} s"
+                    break
+                if data is None:
                     continue
                 if not data:
                     break
-                last_data = time.monotonic()
                 received += len(data)
-                if received > (last_data - self.created + BURST_S) * BYTES_PER_SECOND:
+                if received > (now - self.created + BURST_S) * BYTES_PER_SECOND:
                     self._drop_input("sends faster than real time")
                     continue
                 try:
@@ -141,6 +168,8 @@ class ClientSession:
                     continue
                 if item.pcm:
                     conn.sendall(item.pcm)
+                    now = time.monotonic()
+                    self._reply_played_until = max(self._reply_played_until, now) + len(item.pcm) / BYTES_PER_SECOND
                     self._metrics.audio_sent(item.turn)
                 if item.last:
                     self._metrics.turn_done(item.turn)

@@ -1,46 +1,74 @@
-"""Pairing a client's two connections when several clients connect at once.
+"""What the server writes on a client's audio connection: the pairing token, and why it closes.
 
-On accepting an audio connection the server writes a token on it. A client that reads the token and
-sends it first thing on its reply connection is paired exactly; a classic client (which never reads
-its audio connection, and sends nothing on its reply connection) is paired by arrival order.
+On accepting an audio connection the server writes a token: `S2S1` + a random little-endian uint32. A
+client that reads it and sends it first thing on its reply connection is paired exactly, whatever else
+connects at the same moment. The value is random (not the conversation number) so that another local
+process cannot guess it and take the reply.
+
+When the server refuses or ends a conversation it writes a notice before closing the audio connection:
+`S2S0` + a little-endian uint32 length + that many bytes of UTF-8 reason. Classic clients, which never read
+their audio connection, simply see it closed.
 """
 from __future__ import annotations
 
+import secrets
 import select
 import socket
 import struct
+import time
 
 MAGIC = b"S2S1"
+NOTICE_MAGIC = b"S2S0"
 TOKEN_SIZE = len(MAGIC) + 4
-WAIT_S = 0.3  # how long the server waits for a token before pairing by arrival order
+MAX_REASON_BYTES = 300
 
 
-def token(conversation_id: int) -> bytes:
-    return MAGIC + struct.pack("<I", conversation_id)
+def new_nonce() -> int:
+    return secrets.randbits(32)
+
+
+def token(nonce: int) -> bytes:
+    return MAGIC + struct.pack("<I", nonce)
 
 
 def parse(data: bytes) -> int | None:
+    """The nonce in a token, or None."""
     if len(data) != TOKEN_SIZE or not data.startswith(MAGIC):
         return None
     return struct.unpack("<I", data[len(MAGIC):])[0]
 
 
-def read_token(conn: socket.socket, wait_s: float = WAIT_S) -> int | None:
-    """The conversation id a reply connection announces, or None (a classic client, or garbage)."""
-    data = b""
-    deadline_wait = wait_s
-    while len(data) < TOKEN_SIZE:
-        readable, _, _ = select.select([conn], [], [], deadline_wait)
-        if not readable:
+def could_be_token(data: bytes) -> bool:
+    """Whether `data` (the first bytes of a reply connection) may still become a token."""
+    head = data[:len(MAGIC)]
+    return MAGIC.startswith(head) and len(data) <= TOKEN_SIZE
+
+
+def notice(reason: str) -> bytes:
+    text = reason.encode("utf-8")[:MAX_REASON_BYTES]
+    return NOTICE_MAGIC + struct.pack("<I", len(text)) + text
+
+
+def read_notice(sock: socket.socket, head: bytes = b"", wait_s: float = 0.5) -> str | None:
+    """The reason in a close notice on `sock` (its first bytes may already be read into `head`), or None."""
+    data = bytearray(head)
+    deadline = time.monotonic() + wait_s
+    while True:
+        if len(data) >= TOKEN_SIZE:
+            if not data.startswith(NOTICE_MAGIC):
+                return None
+            length = min(struct.unpack("<I", bytes(data[4:8]))[0], MAX_REASON_BYTES)
+            if len(data) >= TOKEN_SIZE + length:
+                return bytes(data[TOKEN_SIZE:TOKEN_SIZE + length]).decode("utf-8", "replace")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
             return None
         try:
-            chunk = conn.recv(TOKEN_SIZE - len(data), socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
+            chunk = sock.recv(4096)
+        except (socket.timeout, BlockingIOError, InterruptedError):
             continue
         except OSError:
             return None
         if not chunk:
             return None
-        data += chunk
-        deadline_wait = 0.5  # the rest of a token comes right after its start
-    return parse(data)
+        data.extend(chunk)

@@ -9,8 +9,10 @@ from utils.errors import ConfigError
 ACCEPT_POLL_S = 0.2  # accept() and recv() time out this often so a stop request is seen quickly
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, or one clear ConfigError (port in use, unknown host)."""
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, or one clear ConfigError (port in use, unknown host). It accepts
+    nothing until `start_listening`: the port is taken at start-up (a busy port fails fast), but a client
+    that comes while the models load is refused at once instead of talking to a server that cannot answer."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
@@ -25,9 +27,15 @@ def listen(host: str, port: int) -> socket.socket:
         if e.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} on {host} is already in use (another server running?)") from None
         raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.listen(1)
-    sock.settimeout(ACCEPT_POLL_S)
     return sock
+
+
+def start_listening(sock: socket.socket) -> None:
+    try:
+        sock.listen(socket.SOMAXCONN)  # a burst of clients (or of hostile connections) waits instead of being refused
+    except OSError as e:  # another server bound the same port while we loaded
+        raise ConfigError(f"cannot listen on port {sock.getsockname()[1]}: {e.strerror}") from None
+    sock.settimeout(ACCEPT_POLL_S)
 
 
 def accept(sock: socket.socket) -> tuple[socket.socket, str] | None:

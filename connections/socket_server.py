@@ -1,35 +1,40 @@
 """The socket server: many clients at once, each its own conversation over two connections.
 
-A client connects to the receive port (its audio in) and then to the send port (the reply out). The
-two are paired by a token the client may echo (connections/handshake.py), or else by arrival order,
-preferring the same host, so the classic two-port client keeps working. Three threads serve every client's accepts and replies; each client adds a reader and a
-writer thread, which end with its connection.
+A client connects to the receive port (its audio in) and then to the send port (the reply out). The two
+are paired by the token the server writes on the audio connection (connections/handshake.py), or, for a
+classic client that sends none, only when the pairing is certain (connections/pairing.py). Three threads
+serve every client's accepts and replies; each client adds a reader and a writer thread, which end with
+its connection.
 """
 from __future__ import annotations
 
 import logging
 import queue
+import selectors
 import socket
 import threading
 import time
 
 from connections import handshake
 from connections.client_session import ClientSession
-from connections.listening_socket import accept, listen, peer_closed
+from connections.listening_socket import bind, start_listening
+from connections.reply_acceptor import POLL_S, ReplyPairing
 from utils.base_handler import BaseHandler, put_until_stopped
+from utils.errors import ConfigError
 from utils.messages import END
 from utils.metrics import TurnMetrics
 
 logger = logging.getLogger(__name__)
 
-PAIRING_WAIT_S = 10.0  # a reply connection with no audio connection to pair with is closed after this
+PAIRING_WAIT_S = 10.0  # a conversation whose reply connection has not come after this is closed
+EVICT_QUIET_S = 5.0  # when full, a conversation that has streamed no audio for this long makes room for a new client
 
 
 class SessionRegistry:
-    def __init__(self, max_sessions: int) -> None:
+    def __init__(self, max_sessions: int, max_per_host: int | None = None) -> None:
         self.max_sessions = max_sessions
+        self.max_per_host = max_per_host or max_sessions
         self._sessions: dict[int, ClientSession] = {}
-        self._unpaired_replies: list[tuple[float, str, socket.socket]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -42,135 +47,138 @@ class SessionRegistry:
     def get(self, conversation_id: int) -> ClientSession | None:
         return self._sessions.get(conversation_id)
 
-    def add(self, session: ClientSession) -> bool:
-        """Register a new session (False when full) and give it a waiting reply connection if there is one."""
+    def add(self, session: ClientSession) -> str | None:
+        """Register a new session; None, or why it is refused. When full, a conversation that streams
+        no audio gives up its place: connections that trickle bytes cannot lock real clients out."""
+        evicted = None
         with self._lock:
-            if len(self._sessions) >= self.max_sessions:
-                return False
+            now = time.monotonic()
+            same_host = [s for s in self._sessions.values() if s.host == session.host]
+            if len(same_host) >= self.max_per_host:
+                rivals = same_host
+                refusal = f"{len(same_host)} conversations from {session.host} already (--max_sessions_per_host)"
+            elif len(self._sessions) >= self.max_sessions:
+                rivals = list(self._sessions.values())
+                refusal = f"the server is full: {self.max_sessions} conversations already (--max_sessions)"
+            else:
+                rivals, refusal = [], None
+            if rivals:
+                quietest = max(rivals, key=lambda s: s.quiet_for(now))
+                if quietest.quiet_for(now) < EVICT_QUIET_S:
+                    return refusal
+                evicted = self._sessions.pop(quietest.id)
             self._sessions[session.id] = session
-            reply = self._take_unpaired(session.host)
-        if reply is not None:
-            session.attach_reply_connection(reply)
-        return True
+        if evicted is not None:
+            evicted.close(f"made room for a new client: it streamed no audio for {evicted.quiet_for():.0f} s")
+        return None
 
     def remove(self, session: ClientSession) -> None:
         with self._lock:
             self._sessions.pop(session.id, None)
 
-    def pair(self, conn: socket.socket, host: str, conversation_id: int | None = None) -> None:
-        """Give a new reply connection to the session it names, or (a classic client) to the oldest
-        session still waiting for one, same host first."""
-        if conversation_id is not None:
-            session = self.get(conversation_id)
-            if session is None or session.has_reply_connection or session.closed:
-                logger.info("closing a reply connection from %s for unknown conversation %d", host, conversation_id)
-                conn.close()
-                return
-            session.attach_reply_connection(conn)
-            return
-        if peer_closed(conn):  # a client already gone must not take the place of the next one's reply connection
+    def waiting_sessions(self) -> list[ClientSession]:
+        return [s for s in self.sessions() if not s.has_reply_connection and not s.closed]
+
+    def pair_by_token(self, conn: socket.socket, host: str, nonce: int) -> None:
+        """Attach a reply connection to the session whose token it sent, if that one still waits for it."""
+        session = next((s for s in self.sessions() if s.nonce == nonce), None)
+        if session is None or session.has_reply_connection or session.closed:
+            logger.info("closing a reply connection from %s: its token matches no waiting conversation", host)
             conn.close()
             return
-        with self._lock:
-            waiting = [s for s in self._sessions.values() if not s.has_reply_connection and not s.closed]
-            waiting.sort(key=lambda s: (s.host != host, s.created))
-            if not waiting:
-                self._unpaired_replies.append((time.monotonic(), host, conn))
-                return
-            session = waiting[0]
         session.attach_reply_connection(conn)
 
-    def _take_unpaired(self, host: str) -> socket.socket | None:
-        self._unpaired_replies.sort(key=lambda item: (item[1] != host, item[0]))
-        while self._unpaired_replies:
-            _, _, conn = self._unpaired_replies.pop(0)
-            if not peer_closed(conn):
-                return conn
-            conn.close()
-        return None
-
-    def expire_unpaired(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            keep = []
-            for since, host, conn in self._unpaired_replies:
-                if now - since > PAIRING_WAIT_S or peer_closed(conn):
-                    logger.info("closing a reply connection from %s that no audio connection came for", host)
-                    conn.close()
-                else:
-                    keep.append((since, host, conn))
-            self._unpaired_replies = keep
+    def expire(self, now: float) -> None:
+        for session in self.waiting_sessions():
+            if now - session.created > PAIRING_WAIT_S:
+                session.close(f"no reply connection came in {PAIRING_WAIT_S:.0f} s")
 
     def close_all(self, reason: str) -> None:
         for session in self.sessions():
             session.close(reason)
         for session in self.sessions():
             session.join(1.0)
-        with self._lock:
-            for _, _, conn in self._unpaired_replies:
-                conn.close()
-            self._unpaired_replies = []
 
 
-class AudioReceiver:
-    """Accepts clients on the receive port; each becomes a ClientSession."""
+class SocketServer:
+    """One thread accepts on both ports: clients on the receive port (each becomes a ClientSession) and
+    their reply connections on the send port. One loop gives both kinds of connection one order, which
+    pairing a classic client's connections relies on (connections/pairing.py)."""
 
-    name = "AudioReceiver"
+    name = "SocketServer"
 
     def __init__(self, stop_event: threading.Event, queue_out: queue.Queue, registry: SessionRegistry,
-                 metrics: TurnMetrics, host="localhost", port=12345, chunk_size=1024, idle_timeout_s=120.0) -> None:
+                 metrics: TurnMetrics, receiver_config, sender_config) -> None:
+        r, s = receiver_config, sender_config
         self.stop_event = stop_event
         self.queue_out = queue_out
         self.registry = registry
         self.metrics = metrics
-        self.chunk_size = chunk_size
-        self.idle_timeout_s = idle_timeout_s
-        self.sock = listen(host, port)  # bound now so a busy port fails at start-up
-        logger.info("receiving audio on %s:%d (at most %d clients at once)", host, port, registry.max_sessions)
+        self.chunk_size = r.chunk_size
+        self.idle_timeout_s = r.idle_timeout_s
+        # Bound now: a busy port fails at start-up. Clients are accepted once the models are loaded.
+        self.sock = bind(r.recv_host, r.recv_port)
+        logger.info("receiving audio on %s:%d (at most %d clients at once)", r.recv_host, r.recv_port,
+                    registry.max_sessions)
+        try:
+            self.replies = ReplyPairing(registry, s.send_host, s.send_port)
+        except ConfigError:
+            self.sock.close()
+            raise
 
     def run(self) -> None:
+        selector = selectors.DefaultSelector()
         try:
+            start_listening(self.sock)
+            self.sock.setblocking(False)
+            selector.register(self.sock, selectors.EVENT_READ, self)
+            self.replies.start(selector)
             while not self.stop_event.is_set():
-                accepted = accept(self.sock)
-                if accepted:
-                    self._admit(*accepted)
+                events = selector.select(POLL_S)
+                self.replies.order += 1
+                # New clients first: a reply connection accepted in this round never predates them
+                for key, _ in sorted(events, key=lambda event: event[0].data is not self):
+                    if key.data is self:
+                        self._accept_all()
+                    else:
+                        self.replies.on_ready(key.data)
+                self.replies.tick(time.monotonic())
+        except ConfigError as e:
+            logger.error("%s; stopping", e)
+            self.stop_event.set()
         finally:
+            selector.close()
             self.sock.close()
+            self.replies.close()
             self.registry.close_all("server shutting down")
             put_until_stopped(self.queue_out, END, self.stop_event)
 
+    def _accept_all(self) -> None:
+        while True:
+            try:
+                conn, address = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # out of file descriptors: the rest wait in the backlog
+                logger.warning("cannot accept a client: %s", e.strerror or e)
+                return
+            conn.setblocking(True)
+            self._admit(conn, f"{address[0]}:{address[1]}")
+
     def _admit(self, conn: socket.socket, peer: str) -> None:
         session = ClientSession(conn, peer, self.queue_out, self.metrics, self.chunk_size, self.idle_timeout_s,
-                                on_close=self.registry.remove)
-        if not self.registry.add(session):
-            logger.warning("refusing client %s: %d conversations already (--max_sessions)", peer, self.registry.max_sessions)
+                                on_close=self.registry.remove, order=self.replies.order)
+        refusal = self.registry.add(session)
+        if refusal is not None:
+            logger.warning("refusing client %s: %s", peer, refusal)
+            try:  # a client that reads its audio connection learns why (connections/handshake.py)
+                conn.send(handshake.notice(f"refused: {refusal}"), socket.MSG_DONTWAIT)
+            except OSError:
+                pass
             conn.close()
             return
         logger.info("client %s connected (conversation %d, %d active)", peer, session.id, len(self.registry))
         session.start()
-
-
-class ReplyAcceptor:
-    """Accepts reply connections on the send port and pairs each with a client's audio connection."""
-
-    name = "ReplyAcceptor"
-
-    def __init__(self, stop_event: threading.Event, registry: SessionRegistry, host="localhost", port=12346) -> None:
-        self.stop_event = stop_event
-        self.registry = registry
-        self.sock = listen(host, port)
-        logger.info("sending audio on %s:%d", host, port)
-
-    def run(self) -> None:
-        try:
-            while not self.stop_event.is_set():
-                accepted = accept(self.sock)
-                if accepted:
-                    conn, peer = accepted
-                    self.registry.pair(conn, peer.rsplit(":", 1)[0], handshake.read_token(conn))
-                self.registry.expire_unpaired()
-        finally:
-            self.sock.close()
 
 
 class ReplyDispatcher(BaseHandler):

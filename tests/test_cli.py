@@ -1,4 +1,5 @@
 """What a user meets on the command line: clear one-line errors, clean shutdown."""
+import json
 import signal
 import socket
 import subprocess
@@ -23,12 +24,33 @@ def error_lines(result):
     (["--lm_model_name", "/no/such/model.gguf"], "error: GGUF model file not found: /no/such/model.gguf"),
     (["--stt_model_name", "/no/such/whisper"], "error: Whisper model directory not found: /no/such/whisper"),
     (["--mode", "radio"], "error: unknown --mode 'radio'"),
+    (["--max_sessions", "0"], "error: --max_sessions must be at least 1, got 0"),
+    (["--max_sessions", "-1"], "error: --max_sessions must be at least 1, got -1"),
+    (["--recv_port", "99999"], "error: --recv_port must be between 1 and 65535, got 99999"),
+    (["--chunk_size", "0"], "error: --chunk_size must be at least 1, got 0"),
+    (["--chunk_size", "-1"], "error: --chunk_size must be at least 1, got -1"),
+    (["--idle_timeout_s", "-1"], "error: --idle_timeout_s must be greater than 0, got -1.0"),
 ])
 def test_bad_configuration_is_one_line_and_exit_2(flags, message):
     result = run("s2s_pipeline.py", "--recv_port", str(free_port()), "--send_port", str(free_port()), *flags)
     assert result.returncode == 2
     assert error_lines(result) == [error_lines(result)[0]] and error_lines(result)[0].startswith(message)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_sessions": "four"}, '"max_sessions" must be an integer, got "four"'),
+    ({"recv_port": "abc"}, '"recv_port" must be an integer, got "abc"'),
+    ({"recv_port": 99999}, '"recv_port" must be between 1 and 65535, got 99999'),
+    ({"max_sessions": 0}, '"max_sessions" must be at least 1, got 0'),
+    ({"idle_timeout_s": -1}, '"idle_timeout_s" must be greater than 0, got -1'),
+])
+def test_bad_json_configuration_is_one_line_and_exit_2(tmp_path, settings, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"recv_port": free_port(), "send_port": free_port(), **settings}))
+    result = run("s2s_pipeline.py", str(path))
+    assert result.returncode == 2
+    assert error_lines(result) == [f"error: config file {path}: {message}"]
 
 
 def test_a_busy_port_is_one_line_and_exit_2():

@@ -71,7 +71,10 @@ def test_a_client_over_the_limit_is_refused_and_the_others_are_served(servers):
     time.sleep(0.3)
     refused = connect("127.0.0.1", server.recv_port)
     refused.settimeout(3)
-    assert refused.recv(16) == b""  # closed by the server
+    received = b""
+    while data := refused.recv(256):  # a notice of why, then closed by the server
+        received += data
+    assert received.startswith(b"S2S0") and b"--max_sessions" in received
     for holder in holders:
         holder.close()
     time.sleep(0.3)
@@ -155,7 +158,8 @@ def test_a_silent_client_is_disconnected_after_the_idle_timeout(servers):
     while data := quiet.recv(64):  # the pairing token, then the end of the connection
         received += data
     assert time.monotonic() - t < 4
-    assert len(received) == 8
+    assert received[:4] == b"S2S1" and received[8:12] == b"S2S0"  # the pairing token, then why it ends
+    assert b"sent no audio for 1 s" in received
     quiet.close()
 
 
@@ -204,28 +208,3 @@ def test_the_receive_path_takes_any_bytes(chunks):
     handler.run()
     assert handler.errors == 0
     assert len(handler._stream(conversation).pending) < 1024
-
-
-def test_a_reply_connection_whose_client_is_gone_is_not_given_to_a_waiting_session():
-    """A classic client (no token) that left while its reply connection waited to be paired must not take
-    the place of the next client's reply connection (seen once in CI as a client with no reply)."""
-    from connections.socket_server import SessionRegistry
-
-    class Waiting:
-        host, created, closed, has_reply_connection, id = "127.0.0.1", 0.0, False, False, 1
-        attached = None
-
-        def attach_reply_connection(self, conn):
-            self.attached = conn
-
-    registry = SessionRegistry(4)
-    waiting = Waiting()
-    registry._sessions[waiting.id] = waiting
-    dead, gone_peer = socket.socketpair()
-    gone_peer.close()
-    registry.pair(dead, "127.0.0.1")
-    assert waiting.attached is None and dead.fileno() == -1  # closed, not paired
-    alive, peer = socket.socketpair()
-    registry.pair(alive, "127.0.0.1")
-    assert waiting.attached is alive
-    alive.close(), peer.close()
