@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 
 from llama_cpp import Llama
 
 from LLM.bundled_model import bundled_model_path
+from LLM.llama_cpp_states import ConversationStates, restore, snapshot
 from LLM.streaming import StreamingLanguageModelHandler
 from utils.errors import ConfigError
 
@@ -29,8 +31,27 @@ class LlamaCppLanguageModelHandler(StreamingLanguageModelHandler):
             except Exception as e:
                 raise ConfigError(f"cannot load GGUF model '{path}': {e}") from e
         self.model = model
+        self.states = None  # each conversation's prompt kept aside, when the model can (not a test's fake)
+        if isinstance(model, Llama):
+            self.states = ConversationStates(partial(snapshot, model), partial(restore, model))
+        elif hasattr(model, "snapshot") and hasattr(model, "restore"):
+            self.states = ConversationStates(model.snapshot, model.restore)
         self.warmup(max_tokens=2)
 
+    def before_reply(self, conversation) -> None:
+        if self.states is not None:
+            self.states.activate(conversation)
+
+    def after_reply(self, conversation, chat) -> None:
+        if chat.trimmed and self.states is not None:  # the history's start changed: read it now, while the user listens, not after the next question
+            self.prefill(chat.history())
+
+    def prefill(self, history: list[dict]) -> None:
+        """Read `history` into the context as the start of the next prompt (up to the next user message's
+        text): the next turn then reads only its question."""
+        for _ in self.model.create_chat_completion(messages=history + [{"role": "user", "content": ""}],
+                                                   max_tokens=1, stream=True):
+            pass
 
     def stream(self, messages, **overrides):
         kwargs = {**self.config.gen_kwargs, **overrides}

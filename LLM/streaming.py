@@ -33,22 +33,22 @@ def language_name(code: str) -> str:
     return name.title() if name else code
 
 
-def answer_language_instruction(language: str | None) -> str | None:
-    """What to tell the model so it answers in the user's language. None for English (or unknown):
-    the system prompt is English, so the model answers in English anyway."""
+def answer_language_instruction(language: str | None, history_languages=()) -> str | None:
+    """What to tell the model so it answers in the language of the current question. None for English
+    (the system prompt is English, so the model answers in English), unless an earlier question of the
+    conversation was in another language: small models go on in the history's language otherwise."""
     if not language or language.split("-")[0].lower() == "en":
+        if any(lang and lang.split("-")[0].lower() != "en" for lang in history_languages):
+            return "Answer in English."
         return None
     return f"Answer in {language_name(language)}."
 
 
-def with_instruction(messages: list[dict], instruction: str | None, system_role: str = "system") -> list[dict]:
-    """`messages` with `instruction` added to the system message (or a system message of its own)."""
-    if not instruction:
-        return messages
-    first = messages[0] if messages else None
-    if first is not None and first["role"] == system_role:
-        return [{**first, "content": f"{first['content']} {instruction}"}] + messages[1:]
-    return [{"role": "system", "content": instruction}] + messages
+def question_with_instruction(text: str, instruction: str | None) -> str:
+    """The user's message with the answer-language instruction after it. It goes with the question, not
+    the system prompt: the prompt's start stays the same from turn to turn (a backend's cached prefix stays
+    valid) and the instruction sits next to the question it is about."""
+    return f"{text} ({instruction})" if instruction else text
 
 
 class StreamingLanguageModelHandler(BaseHandler):
@@ -82,10 +82,22 @@ class StreamingLanguageModelHandler(BaseHandler):
             pass
         sentence_tokenizer()  # loading nltk takes ~0.4 s: not on the first question
 
+    def question_for(self, transcript: Transcript) -> str:
+        """The user's message as the model sees it (and the history keeps it): the words, and the answer
+        language when it must be said."""
+        chat = self.chat_of(transcript.turn.conversation)
+        return question_with_instruction(transcript.text, answer_language_instruction(transcript.language, chat.languages))
+
     def messages_for(self, transcript: Transcript) -> list[dict]:
-        """What the model sees: system prompt, history, the new question, and the answer language."""
-        messages = self.chat_of(transcript.turn.conversation).messages(transcript.text)
-        return with_instruction(messages, answer_language_instruction(transcript.language), self.system_role)
+        """What the model sees: system prompt, history, the new question (with its answer language)."""
+        return self.chat_of(transcript.turn.conversation).messages(self.question_for(transcript))
+
+    def before_reply(self, conversation: Conversation) -> None:
+        """Backend hook, on this thread before a reply is generated (llama.cpp: bring back its prompt)."""
+
+    def after_reply(self, conversation: Conversation, chat: Chat) -> None:
+        """Backend hook, on this thread once a confirmed reply has been handed on and recorded: work for
+        the next turn done while the user listens (llama.cpp: read a trimmed history ahead)."""
 
     def process(self, transcript: Transcript) -> Iterator[Sentence]:
         try:
@@ -98,7 +110,9 @@ class StreamingLanguageModelHandler(BaseHandler):
         turn = transcript.turn
         splitter = SentenceSplitter(first_phrase_words=FIRST_PHRASE_WORDS)
         pieces = []
-        stream = self.stream(self.messages_for(transcript))
+        question = self.question_for(transcript)
+        self.before_reply(turn.conversation)
+        stream = self.stream(self.chat_of(turn.conversation).messages(question))
         try:
             for piece in stream:
                 if turn.cancelled:
@@ -121,8 +135,10 @@ class StreamingLanguageModelHandler(BaseHandler):
         chat = self.chat_of(turn.conversation)
 
         def record() -> None:  # only once the turn is certain: a withdrawn speculative turn leaves no trace
-            chat.append(transcript.text, reply)
+            chat.append(question, reply, transcript.language)
             print_assistant(reply)
 
         turn.when_confirmed(record)
         yield Sentence(rest, transcript.language, turn, last=True)
+        if turn.confirmed and not turn.cancelled:
+            self.after_reply(turn.conversation, chat)

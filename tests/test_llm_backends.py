@@ -20,7 +20,7 @@ from dataclasses import replace
 import pytest
 
 from arguments_classes.parsing import parse_arguments
-from LLM.streaming import answer_language_instruction, with_instruction
+from LLM.streaming import answer_language_instruction, question_with_instruction
 from tests.conftest import ServerProcess, free_port
 from tests.openai_fake import RecordingServer
 from tests.tiny_llama import REPLY, SENTENCES, build
@@ -85,14 +85,16 @@ def test_the_answer_language_is_asked_for_unless_english():
     assert answer_language_instruction("xx") == "Answer in xx."
 
 
-def test_the_instruction_joins_the_system_message_or_becomes_one():
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Salut"}]
-    assert with_instruction(messages, "Answer in French.") == [
-        {"role": "system", "content": "Be brief. Answer in French."}, {"role": "user", "content": "Salut"}]
-    assert messages[0]["content"] == "Be brief."  # the chat history is not changed
-    assert with_instruction(messages[1:], "Answer in French.") == [
-        {"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Salut"}]
-    assert with_instruction(messages, None) is messages
+def test_after_another_language_english_questions_ask_for_english():
+    assert answer_language_instruction("en", ["es"]) == "Answer in English."
+    assert answer_language_instruction("en", ["en", None]) is None
+    assert answer_language_instruction("fr", ["es"]) == "Answer in French."
+
+
+def test_the_instruction_goes_with_the_question_not_the_system_prompt():
+    """The prompt's start stays the same from turn to turn, so a cached prefix stays valid."""
+    assert question_with_instruction("Salut", "Answer in French.") == "Salut (Answer in French.)"
+    assert question_with_instruction("Hi", None) == "Hi"
 
 
 # --- transformers, on a tiny scripted model ---------------------------------------------------------
@@ -265,8 +267,8 @@ def test_open_api_asks_for_the_users_language_and_a_new_client_starts_afresh():
         handler = make_handler("open_api", "--open_api_base_url", server.base_url, "--init_chat_prompt", "Be brief.")
         reply(handler, "Hello")
         reply(handler, "Bonjour, qui es-tu ?", language="fr")  # another conversation
-    assert server.requests[1]["messages"] == [
-        {"role": "system", "content": "Be brief. Answer in French."}, {"role": "user", "content": "Bonjour, qui es-tu ?"}]
+    assert server.requests[1]["messages"] == [  # the system prompt as always: the server's prefix cache holds
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Bonjour, qui es-tu ? (Answer in French.)"}]
     assert server.requests[0]["model"] == "fake-model"  # no model name given: the first the server lists
 
 

@@ -1,0 +1,129 @@
+"""The prompt a conversation has had read stays valid across turns (LLM/chat.py, LLM/llama_cpp_states.py).
+
+A fake llama.cpp model counts the "tokens" (words) it must read before answering, reusing the longest
+common prefix with what its context holds, as llama.cpp does; it can snapshot and restore its context.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from arguments_classes.parsing import parse_arguments
+from LLM.chat import Chat
+from utils.messages import Conversation, Transcript, Turn
+
+
+class PrefixLlama:
+    """create_chat_completion(stream=True) that reads only the part of the prompt its context lacks."""
+
+    def __init__(self) -> None:
+        self.context: list[str] = []
+        self.read: list[int] = []  # tokens read before each answer
+        self.prompts: list[list[str]] = []
+
+    @staticmethod
+    def tokens(messages) -> list[str]:
+        return [word for m in messages for word in [f"<{m['role']}>", *m["content"].split()]]
+
+    def create_chat_completion(self, messages, stream, max_tokens=None, **kwargs):
+        prompt = self.tokens(messages) + ["<assistant>"]
+        common = 0
+        for a, b in zip(self.context, prompt):
+            if a != b:
+                break
+            common += 1
+        self.read.append(len(prompt) - common)
+        self.prompts.append(prompt)
+        self.context = list(prompt)
+        words = ["Answer", "to", *messages[-1]["content"].split()][: max_tokens or None]
+        for i, word in enumerate(words):
+            self.context.append(word)
+            yield {"choices": [{"delta": {"content": word if i == 0 else " " + word}}]}
+
+    def snapshot(self):
+        return list(self.context)
+
+    def restore(self, snap) -> bool:
+        self.context = list(snap)
+        return True
+
+
+def handler_with(model, *flags):
+    backend, config = parse_arguments(["--llm", "llama-cpp", "--init_chat_prompt", "Be brief.", *flags]).llm
+    return backend.load_handler()(threading.Event(), None, None, setup_kwargs={"config": config, "model": model})
+
+
+def ask(handler, conversation, text, tentative=False):
+    turn = Turn(conversation, time.monotonic(), tentative=tentative)
+    sentences = handler.process(Transcript(text, "en", turn))
+    return turn, sentences
+
+
+def say(handler, conversation, text):
+    before = len(handler.model.read)
+    turn, sentences = ask(handler, conversation, text)
+    list(sentences)
+    return handler.model.read[before]  # what it read before answering (a read-ahead may come after)
+
+
+def test_the_history_is_append_only_and_trimmed_by_half_at_once():
+    chat = Chat(4, "Be brief.")
+    starts, trims = [], []
+    for i in range(9):
+        chat.append(f"q{i}", f"a{i}")
+        starts.append(chat.exchanges[0][0]["content"])
+        trims.append(chat.trimmed)
+    assert starts == ["q0", "q0", "q0", "q0", "q3", "q3", "q3", "q6", "q6"]
+    assert [i for i, trimmed in enumerate(trims) if trimmed] == [4, 7]
+    assert chat.messages("next")[0] == {"role": "system", "content": "Be brief."}
+
+
+def test_every_turn_of_a_long_conversation_reads_only_its_question():
+    model = PrefixLlama()
+    handler = handler_with(model, "--chat_size", "4")
+    conversation = Conversation()
+    reads = [say(handler, conversation, f"what is the weather number {i}") for i in range(12)]
+    # after the first turn, only each question's 6 words and its "<user>" and "<assistant>", even on the
+    # turns after a trim (the trimmed history was read ahead, after the reply)
+    assert max(reads[1:]) <= 8, reads
+    assert model.prompts[-1].count("<user>") <= 4 + 1  # the history stays within chat_size
+
+
+def test_two_conversations_taking_turns_each_keep_their_prompt():
+    model = PrefixLlama()
+    handler = handler_with(model, "--chat_size", "8")
+    alice, bob = Conversation(), Conversation()
+    reads = []
+    for i in range(5):
+        reads.append(say(handler, alice, f"alice question number {i}"))
+        reads.append(say(handler, bob, f"bob question number {i}"))
+    assert all(r <= 4 + 3 for r in reads[2:]), reads  # without the snapshots each turn re-reads the other's history
+    assert "alice" not in " ".join(model.prompts[-1])  # and nothing of one reaches the other
+
+
+def test_a_withdrawn_speculative_turn_leaves_no_trace():
+    model = PrefixLlama()
+    handler = handler_with(model, "--chat_size", "4")
+    conversation = Conversation()
+    say(handler, conversation, "hello there")
+    turn, sentences = ask(handler, conversation, "what is the", tentative=True)
+    list(sentences)
+    turn.withdraw()  # the user went on speaking
+    say(handler, conversation, "what is the capital of France")
+    assert "the capital" not in str(handler.chat_of(conversation).exchanges[0])
+    last_prompt = " ".join(model.prompts[-1])
+    assert last_prompt.count("what is the") == 1  # the withdrawn question is not in the prompt
+    assert [m["content"] for m, _ in handler.chat_of(conversation).exchanges] == [
+        "hello there", "what is the capital of France"]
+
+
+def test_the_handler_without_a_snapshotting_model_still_answers():
+    from tests.fakes import EchoLLM
+
+    model = EchoLLM()
+    handler = handler_with(model, "--chat_size", "2")
+    conversation = Conversation()
+    for i in range(4):
+        turn, sentences = ask(handler, conversation, f"question {i}")
+        assert [s.text for s in sentences if s.text]
+    assert handler.states is None
