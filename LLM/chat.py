@@ -26,11 +26,6 @@ class Chat:
         """What the model sees for a new user message."""
         return self.history() + [{"role": "user", "content": user_text}]
 
-    @property
-    def languages(self) -> list[str | None]:
-        """The language of each question in the history."""
-        return list(self._languages)
-
     def append(self, user_text: str, assistant_text: str, language: str | None = None) -> None:
         self.trimmed = False
         if not self.size:
@@ -43,7 +38,23 @@ class Chat:
             del self._languages[:-keep]
             self.trimmed = True
 
+    def keep_language(self, language: str | None) -> None:
+        """Drop the exchanges in another language than `language` (None: unknown, keep all). A small model
+        goes on answering in the history's language whatever it is told; a switch of language is rare
+        enough that reading the shorter history again once costs little."""
+        if language is None or not self.exchanges:
+            return
+        same = [i for i, lang in enumerate(self._languages) if lang is None or _base(lang) == _base(language)]
+        if len(same) < len(self.exchanges):
+            self.exchanges = [self.exchanges[i] for i in same]
+            self._languages = [self._languages[i] for i in same]
+            self.trimmed = True
+
     def clear(self) -> None:
         self.trimmed = bool(self.exchanges)
         self.exchanges.clear()
         self._languages.clear()
+
+
+def _base(language: str) -> str:
+    return language.split("-")[0].lower()

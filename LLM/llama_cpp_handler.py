@@ -43,7 +43,9 @@ class LlamaCppLanguageModelHandler(StreamingLanguageModelHandler):
             self.states.activate(conversation)
 
     def after_reply(self, conversation, chat) -> None:
-        if chat.trimmed and self.states is not None:  # the history's start changed: read it now, while the user listens, not after the next question
+        # Read the history as the next prompt will start (a trimmed start, a reply kept shorter than said,
+        # the end-of-turn tokens) now, while the user listens: the next turn then reads only its question.
+        if self.states is not None:
             self.prefill(chat.history())
 
     def prefill(self, history: list[dict]) -> None:

@@ -33,13 +33,11 @@ def language_name(code: str) -> str:
     return name.title() if name else code
 
 
-def answer_language_instruction(language: str | None, history_languages=()) -> str | None:
-    """What to tell the model so it answers in the language of the current question. None for English
-    (the system prompt is English, so the model answers in English), unless an earlier question of the
-    conversation was in another language: small models go on in the history's language otherwise."""
+def answer_language_instruction(language: str | None) -> str | None:
+    """What to tell the model so it answers in the user's language. None for English (or unknown): the
+    system prompt is English, so the model answers in English anyway (exchanges in another language are
+    dropped from the history first: Chat.keep_language)."""
     if not language or language.split("-")[0].lower() == "en":
-        if any(lang and lang.split("-")[0].lower() != "en" for lang in history_languages):
-            return "Answer in English."
         return None
     return f"Answer in {language_name(language)}."
 
@@ -49,6 +47,16 @@ def question_with_instruction(text: str, instruction: str | None) -> str:
     the system prompt: the prompt's start stays the same from turn to turn (a backend's cached prefix stays
     valid) and the instruction sits next to the question it is about."""
     return f"{text} ({instruction})" if instruction else text
+
+
+HISTORY_SENTENCES = 2  # what the history keeps of a reply (the spoken prompt asks for one or two sentences)
+
+
+def remembered(reply: str) -> str:
+    """What the history keeps of a reply: its first sentences. A small model copies long, rambling
+    replies (cut off at the token limit) into its later answers."""
+    sentences = sentence_tokenizer().tokenize(reply)
+    return " ".join(sentences[:HISTORY_SENTENCES]) if sentences else reply
 
 
 class StreamingLanguageModelHandler(BaseHandler):
@@ -85,8 +93,7 @@ class StreamingLanguageModelHandler(BaseHandler):
     def question_for(self, transcript: Transcript) -> str:
         """The user's message as the model sees it (and the history keeps it): the words, and the answer
         language when it must be said."""
-        chat = self.chat_of(transcript.turn.conversation)
-        return question_with_instruction(transcript.text, answer_language_instruction(transcript.language, chat.languages))
+        return question_with_instruction(transcript.text, answer_language_instruction(transcript.language))
 
     def messages_for(self, transcript: Transcript) -> list[dict]:
         """What the model sees: system prompt, history, the new question (with its answer language)."""
@@ -110,6 +117,7 @@ class StreamingLanguageModelHandler(BaseHandler):
         turn = transcript.turn
         splitter = SentenceSplitter(first_phrase_words=FIRST_PHRASE_WORDS)
         pieces = []
+        self.chat_of(turn.conversation).keep_language(transcript.language)
         question = self.question_for(transcript)
         self.before_reply(turn.conversation)
         stream = self.stream(self.chat_of(turn.conversation).messages(question))
@@ -135,7 +143,7 @@ class StreamingLanguageModelHandler(BaseHandler):
         chat = self.chat_of(turn.conversation)
 
         def record() -> None:  # only once the turn is certain: a withdrawn speculative turn leaves no trace
-            chat.append(question, reply, transcript.language)
+            chat.append(question, remembered(reply), transcript.language)
             print_assistant(reply)
 
         turn.when_confirmed(record)

@@ -48,11 +48,13 @@ class UtteranceDetector:
         self._speech = 0  # samples from speech start to the last speech window
         self._too_long = False
         self._speculated = False  # a tentative utterance was given for the current pause
+        self._below = 0  # samples since the probability was last at `thresh` or above
 
     @property
     def hearing_speech(self) -> bool:
-        """True right after a window that counted as speech."""
-        return self.triggered and self._silence == 0
+        """True right after a window at `thresh` or above: the user is speaking (the windows that the
+        hysteresis still counts as speech are silero's slow decay after the voice has stopped)."""
+        return self.triggered and self._below == 0
 
     def push(self, window: np.ndarray) -> Utterance | None:
         prob = self.model(window)
@@ -63,7 +65,7 @@ class UtteranceDetector:
                 self._pre_len = sum(len(w) for w in self._windows)
                 self._windows.append(window)
                 self._speech = WINDOW
-                self._silence = 0
+                self._silence = self._below = 0
             else:
                 self._pre.append(window)
             return None
@@ -72,17 +74,21 @@ class UtteranceDetector:
             self._windows.append(window)
         if prob >= self.thresh:
             self._speech += self._silence + WINDOW
-            self._silence = 0
+            self._silence = self._below = 0
             self._speculated = False
-        elif prob < self.neg_thresh or self._silence:
-            self._silence += WINDOW
         else:
-            self._speech += WINDOW
+            self._below += WINDOW
+            if prob < self.neg_thresh or self._silence:
+                self._silence += WINDOW
+            else:
+                self._speech += WINDOW
         if self._speech > self.max_speech:
             self._too_long = True
         if self._silence >= self.min_silence:
             return self._finish()
-        if self.speculate and self._silence >= self.speculate and not self._speculated:
+        # Speculation counts from the voice's end (below `thresh`), not from the end of the hysteresis:
+        # it may start ~100 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
+        if self.speculate and self._below >= self.speculate and not self._speculated:
             self._speculated = True
             return self._cut(final=False)
         return None

@@ -252,3 +252,38 @@ def test_too_many_conversations_from_one_address_are_refused(servers):
     assert reason is not None and "--max_sessions_per_host" in reason
     for sock in holders + [third]:
         sock.close()
+
+
+def test_a_client_is_refused_until_the_server_is_ready_then_accepted():
+    """The ports are taken at start-up (a busy port fails fast) but accept nobody while the models load:
+    a client that came early would talk to a server that cannot answer, and be answered late."""
+    import queue
+
+    from arguments_classes.parsing import parse_arguments
+    from connections.socket_server import SessionRegistry, SocketServer
+    from tests.conftest import free_port
+    from utils.metrics import TurnMetrics
+
+    ports = free_port(), free_port()
+    config = parse_arguments(["--recv_port", str(ports[0]), "--send_port", str(ports[1])])
+    stop = threading.Event()
+    server = SocketServer(stop, queue.Queue(), SessionRegistry(4), TurnMetrics(), config.receiver, config.sender)
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2)
+    runner = threading.Thread(target=server.run, daemon=True)
+    runner.start()  # what the pipeline does once every model is loaded
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", ports[0]), timeout=2)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert handshake.parse(read_all(sock, 1.0)[:handshake.TOKEN_SIZE]) is not None
+        sock.close()
+    finally:
+        stop.set()
+        runner.join(5)

@@ -85,10 +85,18 @@ def test_the_answer_language_is_asked_for_unless_english():
     assert answer_language_instruction("xx") == "Answer in xx."
 
 
-def test_after_another_language_english_questions_ask_for_english():
-    assert answer_language_instruction("en", ["es"]) == "Answer in English."
-    assert answer_language_instruction("en", ["en", None]) is None
-    assert answer_language_instruction("fr", ["es"]) == "Answer in French."
+def test_a_question_in_another_language_than_the_history_drops_that_history():
+    """A small model goes on in the history's language: the reply's language is the question's."""
+    from LLM.chat import Chat
+
+    chat = Chat(4, "Be brief.")
+    chat.append("Hello", "Hi!", "en")
+    chat.append("¿Cuál es la capital de España? (Answer in Spanish.)", "Madrid.", "es")
+    chat.append("And France?", "Paris.", "en")
+    chat.keep_language("en")
+    assert [u["content"] for u, _ in chat.exchanges] == ["Hello", "And France?"] and chat.trimmed
+    chat.keep_language(None)  # unknown: nothing to go by
+    assert len(chat.exchanges) == 2
 
 
 def test_the_instruction_goes_with_the_question_not_the_system_prompt():

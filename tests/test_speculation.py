@@ -51,6 +51,35 @@ def test_detector_speculates_again_after_the_user_goes_on():
     assert events[2].speech_ms > 1700
 
 
+class DecayingVAD:
+    """Silero's shape: high while the voice lasts, then a slow decay through the hysteresis band."""
+
+    def __init__(self, probs):
+        self.probs = iter(probs)
+
+    def reset_states(self):
+        pass
+
+    def __call__(self, window):
+        return next(self.probs, 0.0)
+
+
+def test_speculation_counts_from_the_voice_s_end_and_the_final_cut_waits_for_the_hysteresis():
+    # 20 windows of voice, 4 in the hysteresis band (0.15 <= p < 0.3), then silence; 32 ms windows
+    probs = [0.9] * 20 + [0.2] * 4 + [0.01] * 20
+    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
+                                 min_speech_ms=100)
+    events, heard = {}, []
+    for i in range(len(probs)):
+        utterance = detector.push(np.zeros(512, np.float32))
+        heard.append(detector.hearing_speech)
+        if utterance is not None:
+            events["final" if utterance.final else "speculative"] = i
+    assert heard[19] and not any(heard[20:24])  # the decay is not the user speaking
+    assert events["speculative"] == 19 + 5  # 150 ms = 5 windows below thresh, the decay included
+    assert events["final"] == 23 + 10  # 300 ms = 10 windows below the hysteresis band
+
+
 def run_vad(pcm: bytes):
     conversation = Conversation()
     q_in, q_out = queue.Queue(), queue.Queue()
