@@ -78,3 +78,10 @@ def sample_times(arrivals: Sequence[tuple[int, float]], sample: int) -> tuple[fl
         received += size
         play_end = play_start + size / BYTES_PER_SAMPLE / RATE
     return None
+
+
+def first_voice_s(pcm: bytes, arrivals: Sequence[tuple[int, float]], question_end: float) -> float | None:
+    """Seconds from `question_end` to when the reply's first voiced sample played; None if it had no voice."""
+    span = voiced_span(np.frombuffer(pcm[:len(pcm) - len(pcm) % 2], dtype="<i2"))
+    times = sample_times(arrivals, span[0]) if span else None
+    return times[1] - question_end if times else None

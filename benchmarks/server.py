@@ -31,6 +31,7 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, flags: list[str], ready_timeout_s: float = 300.0) -> None:
         self.stdout: list[str] = []
+        self.stdout_at: list[float] = []  # time.monotonic() when each stdout line arrived
         self.stderr: list[str] = []
         started = time.monotonic()
         # -u and COLUMNS: USER lines arrive as they are printed, each on one line.
@@ -38,8 +39,9 @@ class ServerProcess:
         self.proc = subprocess.Popen([sys.executable, "-u", str(ROOT / "s2s_pipeline.py"), *flags], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self._ready = threading.Event()
-        self._readers = [threading.Thread(target=self._collect, args=(stream, sink), daemon=True)
-                         for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr))]
+        self._readers = [threading.Thread(target=self._collect, args=(stream, sink, times), daemon=True)
+                         for stream, sink, times in ((self.proc.stdout, self.stdout, self.stdout_at),
+                                                     (self.proc.stderr, self.stderr, None))]
         for reader in self._readers:
             reader.start()
         while not self._ready.wait(0.05):
@@ -48,8 +50,10 @@ class ServerProcess:
                 raise ServerError("the server did not start; its last lines:\n" + "\n".join(self.stderr[-20:]))
         self.startup_s = time.monotonic() - started
 
-    def _collect(self, stream, sink: list[str]) -> None:
+    def _collect(self, stream, sink: list[str], times: list[float] | None) -> None:
         for line in stream:
+            if times is not None:
+                times.append(time.monotonic())  # before the line: a reader pairing the two never sees a line without its time
             sink.append(line.rstrip("\n"))
             if READY_LINE in line:
                 self._ready.set()
@@ -57,6 +61,11 @@ class ServerProcess:
     def user_lines(self) -> list[str]:
         """What the server heard, one line per transcript."""
         return [line.split("USER:", 1)[1].strip() for line in list(self.stdout) if line.startswith("USER:")]
+
+    def user_lines_between(self, start: float, end: float) -> list[str]:
+        """What the server heard from `start` to `end` (time.monotonic()), one line per transcript."""
+        lines = zip(list(self.stdout_at), list(self.stdout))
+        return [line.split("USER:", 1)[1].strip() for at, line in lines if start <= at < end and line.startswith("USER:")]
 
     def peak_memory_mb(self) -> float | None:
         """VmHWM (peak resident set) of the server process; None where /proc is absent."""

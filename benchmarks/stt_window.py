@@ -32,7 +32,9 @@ MORE = [
 def utterances():
     from tests.speech import espeak, hibari
 
-    questions = [q.strip() for q in (ROOT / "benchmarks" / "questions.txt").read_text().splitlines() if q.strip()]
+    from benchmarks.questions import load_questions
+
+    questions = [q.text for q in load_questions()]
     pad = np.zeros(3200, np.float32)
     for question in questions + MORE:
         for voice in (espeak, hibari):

@@ -72,7 +72,7 @@ def test_table_has_a_row_per_round_and_the_rss_line():
 
 def test_flags_after_double_dash_go_to_the_server():
     args, server = parse_args(["--clients", "1", "3", "--", "--lm_gen_max_tokens", "48"])
-    assert args.clients == [1, 3] and args.per_client == 4
+    assert args.clients == [1, 3] and args.per_client == 10 and args.mode == "conversation"
     assert server == ["--lm_gen_max_tokens", "48"]
     with pytest.raises(SystemExit):
         parse_args(["--clients", "0"])
