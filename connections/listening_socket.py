@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import errno
+import logging
 import select
 import socket
+from typing import Iterator
 
 from utils.errors import ConfigError
 
-ACCEPT_POLL_S = 0.2  # accept() and recv() time out this often so a stop request is seen quickly
+logger = logging.getLogger(__name__)
+
+ACCEPT_POLL_S = 0.2  # recv() times out this often so a stop request is seen quickly
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -38,12 +42,17 @@ def start_listening(sock: socket.socket) -> None:
     sock.settimeout(ACCEPT_POLL_S)
 
 
-def accept(sock: socket.socket) -> tuple[socket.socket, str] | None:
-    try:
-        conn, address = sock.accept()
-    except (socket.timeout, BlockingIOError):
-        return None
-    return conn, f"{address[0]}:{address[1]}"
+def accept_waiting(sock: socket.socket, what: str) -> Iterator[tuple[socket.socket, str]]:
+    """Every connection waiting on a non-blocking listening socket, with the peer's host."""
+    while True:
+        try:
+            conn, address = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:  # out of file descriptors: the rest wait in the backlog for the next round
+            logger.warning("cannot accept %s: %s", what, e.strerror or e)
+            return
+        yield conn, f"{address[0]}:{address[1]}"
 
 
 def peer_closed(conn: socket.socket) -> bool:

@@ -10,7 +10,12 @@ import selectors
 import time
 
 from connections import handshake
-from connections.listening_socket import bind, peer_closed, start_listening
+from connections.listening_socket import (
+    accept_waiting,
+    bind,
+    peer_closed,
+    start_listening,
+)
 from connections.pairing import PendingReply, match_classic
 
 logger = logging.getLogger(__name__)
@@ -53,16 +58,9 @@ class ReplyPairing:
             self._read(key_data)
 
     def accept_all(self) -> None:
-        while True:
-            try:
-                conn, address = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:  # out of file descriptors: leave the rest in the backlog for now
-                logger.warning("cannot accept a reply connection: %s", e.strerror or e)
-                return
+        for conn, peer in accept_waiting(self.sock, "a reply connection"):
             conn.setblocking(False)
-            reply = PendingReply(conn, address[0], time.monotonic(), self.order)
+            reply = PendingReply(conn, peer.rsplit(":", 1)[0], time.monotonic(), self.order)
             self._make_room(reply.host)
             self.pending.append(reply)
             self._selector.register(conn, selectors.EVENT_READ, reply)

@@ -17,7 +17,7 @@ import time
 
 from connections import handshake
 from connections.client_session import ClientSession
-from connections.listening_socket import bind, start_listening
+from connections.listening_socket import accept_waiting, bind, start_listening
 from connections.reply_acceptor import POLL_S, ReplyPairing
 from utils.base_handler import BaseHandler, put_until_stopped
 from utils.errors import ConfigError
@@ -154,16 +154,9 @@ class SocketServer:
             put_until_stopped(self.queue_out, END, self.stop_event)
 
     def _accept_all(self) -> None:
-        while True:
-            try:
-                conn, address = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:  # out of file descriptors: the rest wait in the backlog
-                logger.warning("cannot accept a client: %s", e.strerror or e)
-                return
+        for conn, peer in accept_waiting(self.sock, "a client"):
             conn.setblocking(True)
-            self._admit(conn, f"{address[0]}:{address[1]}")
+            self._admit(conn, peer)
 
     def _admit(self, conn: socket.socket, peer: str) -> None:
         session = ClientSession(conn, peer, self.queue_out, self.metrics, self.chunk_size, self.idle_timeout_s,
