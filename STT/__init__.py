@@ -14,4 +14,11 @@ BACKENDS = {
     "moonshine": Backend(
         "moonshine", TransformersSTTHandlerArguments, "STT.moonshine_handler:MoonshineSTTHandler",
         "stt_", "torch==2.13.0 'transformers>=5,<6'", shared=STTArguments),
+    "whisper-mlx": Backend(
+        "whisper-mlx", TransformersSTTHandlerArguments, "STT.whisper_mlx_handler:WhisperMLXSTTHandler",
+        "stt_", "mlx-whisper (on Linux also: pip install 'mlx[cpu]')", shared=STTArguments,
+        aliases=("lightning-whisper-mlx",)),
+    "paraformer": Backend(
+        "paraformer", None, "STT.paraformer_handler:ParaformerSTTHandler",
+        "stt_", "funasr kaldi-native-fbank torch==2.13.0", shared=STTArguments),
 }

@@ -40,7 +40,8 @@ class FasterWhisperSTTHandler(STTHandler):
             try:
                 model = WhisperModel(path, device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads)
             except Exception as e:  # hub errors, corrupt files, unknown compute types
-                raise ConfigError(f"cannot load Whisper model '{path}': {e}") from e
+                first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ConfigError(f"cannot load Whisper model '{path}': {first_line}") from e  # one line (the hub's are long)
         self.model = model
         self.short_window = None
         if self.language is not None and config.window_pad_s < 30 and isinstance(model, WhisperModel):

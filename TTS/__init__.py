@@ -1,4 +1,5 @@
 """Text-to-speech backends."""
+from arguments_classes.chat_tts_arguments import ChatTTSHandlerArguments
 from arguments_classes.facebook_mms_tts_arguments import FacebookMMSTTSHandlerArguments
 from arguments_classes.hibari_tts_arguments import HibariTTSHandlerArguments
 from arguments_classes.melo_tts_arguments import MeloTTSHandlerArguments
@@ -18,6 +19,11 @@ BACKENDS = {
     ),
     "facebook-mms": Backend(
         "facebook-mms", FacebookMMSTTSHandlerArguments, "TTS.facebook_mms_handler:FacebookMMSTTSHandler", "tts_",
-        "torch==2.13.0 transformers soxr", shared=TTSArguments,
+        "torch==2.13.0 transformers soxr", shared=TTSArguments, aliases=("facebookMMS",),
+    ),
+    "chat-tts": Backend(
+        "chat-tts", ChatTTSHandlerArguments, "TTS.chat_tts_handler:ChatTTSHandler", "tts_",
+        "ChatTTS soxr (AGPL-3.0; it needs torchaudio, which PyPI has for torch <= 2.11 only)", shared=TTSArguments,
+        aliases=("chatTTS",),
     ),
 }

@@ -1,15 +1,18 @@
 """Command line / JSON -> one clean, frozen config per component.
 
 HfArgumentParser reads one dataclass per component; each value is then checked against its field's type and
-bounds (validation.py). Prefixes (`stt_`, `lm_`, `tts_`) are stripped here, once, and `<prefix>gen_<name>`
-fields are gathered into that component's `gen_kwargs`.
+bounds (validation.py). The reference project's names are accepted and moved onto ours (reference_flags.py).
+Prefixes (`stt_`, `lm_`, `tts_`) are stripped here, once, and `<prefix>gen_<name>` fields are gathered into that
+component's `gen_kwargs`.
 """
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 from dataclasses import dataclass, fields, make_dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "PyTorch was not found" banner on a torch-less install
 from transformers import HfArgumentParser  # noqa: E402
@@ -19,21 +22,49 @@ import STT  # noqa: E402
 import TTS  # noqa: E402
 from arguments_classes.local_audio_arguments import LocalAudioArguments  # noqa: E402
 from arguments_classes.module_arguments import ModuleArguments  # noqa: E402
+from arguments_classes.reference_flags import reference_arguments, translate  # noqa: E402
 from arguments_classes.socket_arguments import SocketReceiverArguments, SocketSenderArguments  # noqa: E402
 from arguments_classes.validation import checked  # noqa: E402
 from arguments_classes.vad_arguments import VADHandlerArguments  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
+from utils.logging_setup import setup_logging  # noqa: E402
 from utils.registry import Backend, choose  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 STAGES = {"stt": STT.BACKENDS, "llm": LLM.BACKENDS, "tts": TTS.BACKENDS}
 BASE_CLASSES = [ModuleArguments, SocketReceiverArguments, SocketSenderArguments, LocalAudioArguments, VADHandlerArguments]
 
-MAC_SETTINGS = {"device": "mps", "mode": "local", "stt": "moonshine", "llm": "mlx-lm", "tts": "melo"}
+# hibari, not the reference's melo: MeloTTS does not install from PyPI, hibari installs everywhere and runs offline.
+MAC_SETTINGS = {"device": "mps", "mode": "local", "stt": "moonshine", "llm": "mlx-lm", "tts": "hibari"}
+
+EPILOG = ("The flags of the reference speech-to-speech project (--lm_gen_max_new_tokens, --mlx_lm_model_name, "
+          "--open_api_chat_size, --chat_tts_device...) are accepted too and set the settings above: README.md, "
+          "'Reference flags', maps each one.")
+
+
+def classes_of(backend: Backend) -> list[type]:
+    return [c for c in (backend.shared, backend.arguments) if c]
+
+
+def our_classes() -> list[type]:
+    backend_classes = [c for registry in STAGES.values() for b in registry.values() for c in classes_of(b)]
+    return BASE_CLASSES + list(dict.fromkeys(backend_classes))
+
+
+ReferenceArguments = reference_arguments(our_classes())
+STAGE_OF_BACKEND = {name: stage for stage, registry in STAGES.items() for name in registry}
 
 
 def argument_classes() -> list[type]:
-    backend_classes = [c for registry in STAGES.values() for b in registry.values() for c in (b.shared, b.arguments) if c]
-    return BASE_CLASSES + list(dict.fromkeys(backend_classes))
+    return our_classes() + [ReferenceArguments]
+
+
+class Parser(HfArgumentParser):
+    """HfArgumentParser whose mistakes (a missing value, an int that is not one) are one line, not a usage dump."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -50,19 +81,41 @@ class PipelineConfig:
     tts: tuple[Backend, Any]
 
 
+def flag(name: str) -> str:
+    return f"--{name}"
+
+
+def flag_as_typed(name: str) -> str:
+    return name if name.startswith("-") else flag(name)
+
+
+def json_key(name: str) -> str:
+    return f'"{name}"'
+
+
 def parse_arguments(argv: list[str]) -> PipelineConfig:
-    parser = HfArgumentParser(argument_classes())
+    # Abbreviations off: a shortened or mistyped flag must not silently set a neighbouring one.
+    parser = Parser(argument_classes(), allow_abbrev=False, epilog=EPILOG)
     if len(argv) == 1 and argv[0].endswith(".json"):
         parsed, explicit = _parse_json(parser, argv[0])
-        source = f"config file {argv[0]}"
+        source, show = f"config file {argv[0]}", json_key
     else:
-        parsed = parser.parse_args_into_dataclasses(args=argv)
-        explicit = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
-        source = None
-    return build_config([checked(obj, source) for obj in parsed], explicit)
+        parsed, explicit = _parse_flags(parser, argv)
+        source, show = None, flag
+    return build_config([checked(obj, source) for obj in parsed], explicit, show)
 
 
-def _parse_json(parser: HfArgumentParser, path: str):
+def _parse_flags(parser: Parser, argv: list[str]):
+    *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    dests = {option: action.dest for action in parser._actions for option in action.option_strings}
+    if remaining:
+        names = [o for o, dest in dests.items() if o == f"--{dest}"]  # not --the-hyphenated-one, --no_<flag>, aliases
+        raise ConfigError(unknown("flag", [a.split("=")[0] for a in remaining if a.startswith("-")], names, flag_as_typed)
+                          or f"unexpected argument '{remaining[0]}' (a JSON config file must be the only argument)")
+    return parsed, {dests[a.split("=")[0]] for a in argv if a.split("=")[0] in dests}
+
+
+def _parse_json(parser: Parser, path: str):
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -72,14 +125,26 @@ def _parse_json(parser: HfArgumentParser, path: str):
         raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a JSON object of flag names to values")
-    try:
-        parsed = parser.parse_dict(data, allow_extra_keys=False)
-    except ValueError as e:
-        raise ConfigError(f"config file {path}: {e}") from None
-    return parsed, set(data)
+    names = [f.name for cls in argument_classes() for f in fields(cls)]
+    problem = unknown("key", [k for k in data if k not in names], names, json_key)
+    if problem:
+        raise ConfigError(f"config file {path}: {problem}")
+    return parser.parse_dict(data, allow_extra_keys=False), set(data)
 
 
-def build_config(parsed, explicit: set[str]) -> PipelineConfig:
+def unknown(what: str, given: list[str], known: list[str], show: Callable[[str], str]) -> str | None:
+    """One line naming each unknown flag or key and the closest known one."""
+    if not given:
+        return None
+    described = []
+    for name in given:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        described.append(show(name) + (f" (did you mean {show(close[0])}?)" if close else ""))
+    lists = "python s2s_pipeline.py --help lists the flags" if what == "flag" else "the keys are the flags' names"
+    return f"unknown {what}{'s' if len(given) > 1 else ''}: {', '.join(described)}; {lists}"
+
+
+def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag) -> PipelineConfig:
     by_class = {type(obj): obj for obj in parsed}
     module = by_class[ModuleArguments]
     if module.local_mac_optimal_settings:
@@ -89,11 +154,13 @@ def build_config(parsed, explicit: set[str]) -> PipelineConfig:
     if module.mode not in ("socket", "local"):
         raise ConfigError(f"unknown --mode '{module.mode}'; choose socket or local")
 
-    stages = {}
-    for stage, registry in STAGES.items():
-        backend = choose(registry, getattr(module, stage), f"--{stage}")
-        args = [by_class[c] for c in (backend.shared, backend.arguments) if c]
-        stages[stage] = (backend, component_config(*args, prefix=backend.prefix, device=module.device, explicit=explicit))
+    backends = {stage: choose(registry, getattr(module, stage), f"--{stage}") for stage, registry in STAGES.items()}
+    by_class, explicit = apply_reference_names(by_class, explicit, backends, show, module.log_level)
+    stages = {
+        stage: (backend, component_config(*[by_class[c] for c in classes_of(backend)], prefix=backend.prefix,
+                                          device=module.device, explicit=explicit))
+        for stage, backend in backends.items()
+    }
     return PipelineConfig(
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),
@@ -102,6 +169,37 @@ def build_config(parsed, explicit: set[str]) -> PipelineConfig:
         vad=component_config(by_class[VADHandlerArguments]),
         **stages,
     )
+
+
+def apply_reference_names(by_class: dict, explicit: set[str], backends: dict[str, Backend], show, log_level: str):
+    """The reference names' values moved onto our settings (new objects: the parsed ones are not mutated); what
+    was given but has no effect with the chosen backends is said in one warning line."""
+    settings = {f.name: getattr(obj, f.name) for obj in by_class.values() for f in fields(obj)}
+    chosen = {stage: backend.name for stage, backend in backends.items()}
+    updates, warnings, no_effect = translate(settings, explicit, chosen, STAGE_OF_BACKEND, show)
+    no_effect += unread(explicit, backends, show)
+    if no_effect:
+        reasons = {why: [n for n, w in no_effect if w == why] for _, why in no_effect}  # one entry per reason, in order
+        warnings.append("no effect with the chosen backends: " + "; ".join(f"{', '.join(n)} ({why})" for why, n in reasons.items()))
+    if warnings and not logging.getLogger().handlers:
+        setup_logging(log_level)  # these come before main() sets logging up: the same call, so they read like the log
+    for line in warnings:
+        logger.warning(line)
+    by_class = {cls: replace(obj, **{f.name: updates[f.name] for f in fields(obj) if f.name in updates})
+                for cls, obj in by_class.items()}
+    return by_class, explicit | set(updates)
+
+
+def unread(explicit: set[str], backends: dict[str, Backend], show) -> list[tuple[str, str]]:
+    """(name, why) of our settings that were given but belong only to backends other than their stage's chosen one."""
+    owner = {f.name: cls for cls in our_classes() for f in fields(cls)}
+    notes = []
+    for stage, registry in STAGES.items():
+        stage_classes = {c for backend in registry.values() for c in classes_of(backend)}
+        chosen = backends[stage]
+        notes += [(show(name), f"not read by --{stage} {chosen.name}") for name in sorted(explicit)
+                  if owner.get(name) in stage_classes and owner[name] not in classes_of(chosen)]
+    return notes
 
 
 _config_classes: dict[tuple[type, ...], type] = {}

@@ -6,11 +6,12 @@ from arguments_classes.validation import PositiveInt
 
 @dataclass
 class TransformersSTTHandlerArguments:
-    """Fields of the transformers STT backends (whisper, moonshine); model name, device, language, beam size
-    and temperature are in STTArguments. One class for both: HfArgumentParser allows each flag name once."""
+    """Fields of the Whisper-family STT backends (whisper, moonshine: transformers; whisper-mlx: MLX); model name,
+    device, language, beam size and temperature are in STTArguments. One class for all three: HfArgumentParser
+    allows each flag name once."""
 
     stt_torch_dtype: str = field(
-        default="auto", metadata={"help": "float32, float16 or bfloat16; 'auto': float16 on cuda/mps, float32 on cpu."}
+        default="auto", metadata={"help": "float32, float16 or bfloat16; 'auto': float16 on cuda/mps (whisper-mlx: on the Apple GPU), float32 on cpu."}
     )
     stt_compile_mode: Optional[str] = field(
         default=None,

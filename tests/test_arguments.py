@@ -37,9 +37,9 @@ def test_parsed_objects_are_not_mutated(monkeypatch):
     seen = []
     original = parsing.build_config
 
-    def spy(parsed, explicit):
+    def spy(parsed, explicit, *rest):
         before = [dataclasses.asdict(p) for p in parsed]
-        result = original(parsed, explicit)
+        result = original(parsed, explicit, *rest)
         seen.append(before == [dataclasses.asdict(p) for p in parsed])
         return result
 

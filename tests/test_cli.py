@@ -53,6 +53,51 @@ def test_bad_json_configuration_is_one_line_and_exit_2(tmp_path, settings, messa
     assert error_lines(result) == [f"error: config file {path}: {message}"]
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--no_such_flag", "1"], "error: unknown flag: --no_such_flag"),
+    (["--lm_gen_max_new_token", "1"], "error: unknown flag: --lm_gen_max_new_token (did you mean --lm_gen_max_new_tokens?)"),
+    (["--stt_modle_name", "x"], "error: unknown flag: --stt_modle_name (did you mean --stt_model_name?)"),
+    (["--recv_port", "abc"], "error: argument --recv_port/--recv-port: invalid int value: 'abc'"),
+    (["--chat_size"], "error: argument --chat_size/--chat-size: expected one argument"),
+    (["--lm_gen_max_new_tokens", "0"], "error: --lm_gen_max_new_tokens must be at least 1, got 0"),
+    (["--tts", "chatts"], "error: unknown --tts backend 'chatts'; did you mean 'chat-tts'?"),
+])
+def test_unknown_and_malformed_flags_are_one_line_and_exit_2(flags, message):
+    result = run("s2s_pipeline.py", *flags)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "usage:" not in result.stderr
+    assert len(error_lines(result)) == 1 and error_lines(result)[0].startswith(message)
+
+
+def test_an_unknown_json_key_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"recv_port": free_port(), "mlx_lm_model_nam": "x"}))
+    result = run("s2s_pipeline.py", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert error_lines(result) == [f'error: config file {path}: unknown key: "mlx_lm_model_nam" (did you mean '
+                                   '"mlx_lm_model_name"?); the keys are the flags\' names']
+
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "MODELSCOPE_DOMAIN": "modelscope.invalid"}  # as on this machine, wherever it runs
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--stt", "whisper-mlx"], "error: Whisper MLX model 'mlx-community/whisper-large-v3-turbo' is not a local directory "
+                               "nor in the Hugging Face cache, and the hub is unreachable: pass --stt_model_name"),
+    (["--stt", "paraformer"], "error: Paraformer model 'paraformer-zh' is not a local directory nor in the ModelScope "
+                              "cache, and ModelScope is unreachable: pass --stt_model_name"),
+    (["--tts", "chatTTS", "--chat_tts_chunk_size", "256"], "error: ChatTTS is not installed: pip install ChatTTS"),
+    (["--tts", "facebookMMS", "--facebook_mms_device", "cpu"], "error: cannot load the MMS voice 'facebook/mms-tts-eng'"),
+])
+def test_the_reference_backends_start_or_stop_at_their_model_with_one_line(flags, message):
+    import os
+
+    result = subprocess.run([sys.executable, "s2s_pipeline.py", "--recv_port", str(free_port()), "--send_port",
+                             str(free_port()), *flags], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **OFFLINE})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert error_lines(result) == [error_lines(result)[0]] and error_lines(result)[0].startswith(message), result.stderr
+
+
 def test_a_busy_port_is_one_line_and_exit_2():
     with socket.socket() as busy:
         busy.bind(("localhost", 0))
@@ -68,6 +113,9 @@ def test_help_lists_the_flags():
     assert result.returncode == 0
     for flag in ("--mode", "--stt", "--llm", "--tts", "--lm_model_name", "--init_chat_prompt", "--recv_host", "--thresh"):
         assert flag in result.stdout
+    # the reference project's names are accepted but not listed: --help shows ours, and says where the map is
+    assert "--mlx_lm_model_name " not in result.stdout and "--lm_gen_max_new_tokens " not in result.stdout
+    assert "Reference flags" in result.stdout
 
 
 @pytest.mark.integration
