@@ -60,16 +60,25 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--questions", default=str(QUESTIONS_FILE), help="one question a line (see benchmarks/questions.py)")
     p.add_argument("--no_spanish", action="store_true", help="no Spanish question at turn 2 of the late conversation")
     p.add_argument("--json", help="also write the shares and every reply here")
+    p.add_argument("--orders", type=int, default=1,
+                   help="late conversations to hold, the questions after the opening in a different order in each "
+                        "(the first in the list's order): one conversation's score moves by a question or two")
     return p.parse_args(ours), server_flags
 
 
 def conversation_order(questions: list[Question], spanish: Question | None = SPANISH, late_from: int = LATE_FROM,
-                       spanish_turn: int = SPANISH_TURN) -> list[tuple[Question, str]]:
+                       spanish_turn: int = SPANISH_TURN, seed: int = 0) -> list[tuple[Question, str]]:
     """(question, language) per turn: an opening of the first small-talk questions (and `spanish` at
-    `spanish_turn`) up to turn `late_from` - 1, then every other question in the list's order."""
+    `spanish_turn`) up to turn `late_from` - 1, then every other question in the list's order (`seed` 0)
+    or shuffled by `seed`."""
+    import random
+
     opening_size = late_from - 1 - (spanish is not None)
     opening = [i for i, q in enumerate(questions) if not q.is_fact][:max(0, opening_size)]
-    order = opening + [i for i in range(len(questions)) if i not in opening]
+    rest = [i for i in range(len(questions)) if i not in opening]
+    if seed:
+        random.Random(seed).shuffle(rest)
+    order = opening + rest
     turns = [(questions[i], "en") for i in order]
     if spanish is not None:
         turns.insert(spanish_turn - 1, (spanish, "es"))
@@ -123,15 +132,18 @@ def reply_to(handler, conversation, text: str, language: str) -> str:
     return " ".join(s.text.strip() for s in handler.process(Transcript(text, language, turn)) if s.text.strip())
 
 
-def ask_all(handler, questions: list[Question], spanish: Question | None = SPANISH) -> tuple[list[Answer], list[Answer]]:
+def ask_all(handler, questions: list[Question], spanish: Question | None = SPANISH,
+            orders: int = 1) -> tuple[list[Answer], list[Answer]]:
+    """The facts asked fresh, and every conversation's turns one after the other (`orders` conversations)."""
     from utils.messages import Conversation
 
     fresh = [answer(q, 1, "en", reply_to(handler, Conversation(), q.text, "en")) for q in questions if q.is_fact]
-    conversation = Conversation()
     late = []
-    for turn, (q, language) in enumerate(conversation_order(questions, spanish), 1):
-        late.append(answer(q, turn, language, reply_to(handler, conversation, q.text, language)))
-        logger.info("turn %d: %s -> %s", turn, q.text, late[-1].reply)
+    for seed in range(orders):
+        conversation = Conversation()
+        for turn, (q, language) in enumerate(conversation_order(questions, spanish, seed=seed), 1):
+            late.append(answer(q, turn, language, reply_to(handler, conversation, q.text, language)))
+            logger.info("conversation %d, turn %d: %s -> %s", seed + 1, turn, q.text, late[-1].reply)
     return fresh, late
 
 
@@ -145,7 +157,7 @@ def format_report(scores: dict, fresh: list[Answer], late: list[Answer], command
     lines = [
         "| asked | right answers | replies with Spanish words |", "|---|---|---|",
         f"| fresh: each as the first question of a new conversation | {_share(scores['fresh'])} | {_share(scores['fresh_leak'])} |",
-        f"| late: turns {first_late}-{len(late)} of one conversation | {_share(scores['late'])} | "
+        f"| late: turns {first_late}-{max(a.turn for a in late)} of {len({a.turn for a in late if a.turn == 1}) and sum(a.turn == 1 for a in late)} conversation(s) | {_share(scores['late'])} | "
         f"{_share(scores['late_leak'])} ({'English replies after the Spanish turn' if spanish else 'all replies'}) |",
         "",
         f"late - fresh: {_fmt_points(scores['difference_points'])}" + (
@@ -189,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    fresh, late = ask_all(handler, questions, None if args.no_spanish else SPANISH)
+    fresh, late = ask_all(handler, questions, None if args.no_spanish else SPANISH, args.orders)
     logger.info("%d replies in %.1f s", len(fresh) + len(late), time.monotonic() - started)
     scores = score(fresh, late)
     command = shlex.join(["python3", "benchmarks/answers.py", *argv])
