@@ -9,9 +9,19 @@ in `size // 2`, and the backend can read the trimmed history ahead, while the us
 from __future__ import annotations
 
 
+# Before past exchanges written into the system prompt. Told this, SmolLM2-135M answers 94% of factual
+# questions right late in a conversation (60/64), against 73% with the exchanges as chat messages, which
+# it tends to continue instead of answering the new question (benchmarks/answers.py --orders 4).
+HISTORY_HEAD = "Earlier in this conversation (for context only; answer the user's new question):"
+
+
 class Chat:
-    def __init__(self, size: int, system_prompt: str | None = None, system_role: str = "system") -> None:
+    """`history_format` "system": past exchanges are lines of the system prompt; "messages": chat messages."""
+
+    def __init__(self, size: int, system_prompt: str | None = None, system_role: str = "system",
+                 history_format: str = "system") -> None:
         self.size = max(0, size)
+        self.history_format = history_format
         self.system = {"role": system_role, "content": system_prompt} if system_prompt else None
         self.exchanges: list[tuple[dict, dict]] = []
         self._languages: list[str | None] = []  # each exchange's question language
@@ -19,6 +29,11 @@ class Chat:
 
     def history(self) -> list[dict]:
         """The system prompt and the past exchanges: the start of the next prompt."""
+        if self.history_format == "system" and self.exchanges:
+            lines = "\n".join(f"User: {u['content']}\nAssistant: {a['content']}" for u, a in self.exchanges)
+            prompt = f"{self.system['content']}\n\n" if self.system else ""
+            role = self.system["role"] if self.system else "system"
+            return [{"role": role, "content": f"{prompt}{HISTORY_HEAD}\n{lines}"}]
         head = [self.system] if self.system else []
         return head + [message for exchange in self.exchanges for message in exchange]
 

@@ -76,7 +76,7 @@ class StreamingLanguageModelHandler(BaseHandler):
         chat = self.chats.get(conversation)
         if chat is None:
             c = self.chat_config
-            chat = self.chats[conversation] = Chat(c.chat_size, c.init_chat_prompt, c.init_chat_role)
+            chat = self.chats[conversation] = Chat(c.chat_size, c.init_chat_prompt, c.init_chat_role, c.history_format)
         return chat
 
     def stream(self, messages: list[dict]) -> Iterable[str]:

@@ -161,6 +161,9 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag) 
                                           device=module.device, explicit=explicit))
         for stage, backend in backends.items()
     }
+    history_format = getattr(stages["llm"][1], "history_format", "system")
+    if history_format not in ("system", "messages"):
+        raise ConfigError(f"unknown --history_format '{history_format}'; choose system or messages")
     return PipelineConfig(
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),

@@ -31,7 +31,15 @@ class LLMArguments:
     lm_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
     init_chat_role: str = field(default="system", metadata={"help": "Role of the first chat message."})
     init_chat_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "The system prompt."})
-    chat_size: NonNegativeInt = field(default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees."})
+    chat_size: NonNegativeInt = field(
+        default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees at most; when more, the "
+                                     "oldest half is dropped at once (the model's read prompt stays valid in between)."}
+    )
+    history_format: str = field(
+        default="system",
+        metadata={"help": "'system': past exchanges written into the system prompt (small models then answer the new "
+                          "question instead of continuing old ones); 'messages': as chat messages."},
+    )
     # Generation options every LLM backend has. Named as 3 of the 4 APIs name them (llama.cpp, OpenAI, mlx-lm:
     # max_tokens); transformers' handler maps max_tokens to max_new_tokens. Options only one backend has
     # live in that backend's class, named as its API names them.

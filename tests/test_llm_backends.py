@@ -113,8 +113,8 @@ def test_transformers_streams_the_reply_as_sentences_and_keeps_the_history(tiny_
     conversation = Conversation()
     assert reply(handler, "Hi", conversation=conversation) == [(SENTENCES[0], False), (SENTENCES[1], True)]
     history = handler.messages_for(transcript("Again", conversation=conversation))
-    assert {"role": "assistant", "content": REPLY} in history
-    assert history[-1] == {"role": "user", "content": "Again"}
+    assert f"User: Hi\nAssistant: {REPLY}" in history[0]["content"]  # past exchanges in the system prompt
+    assert history[1:] == [{"role": "user", "content": "Again"}]
     assert generation_threads() == []
 
 
@@ -255,7 +255,8 @@ PIECES = ["Hi there", ". How can", " I help?"]
 def test_open_api_sends_the_system_prompt_the_history_and_the_options():
     with RecordingServer(PIECES) as server:
         handler = make_handler("open_api", "--open_api_base_url", server.base_url, "--open_api_model_name", "m1",
-                               "--init_chat_prompt", "Be brief.", "--lm_gen_max_tokens", "33")
+                               "--init_chat_prompt", "Be brief.", "--lm_gen_max_tokens", "33",
+                               "--history_format", "messages")
         conversation = Conversation()
         assert reply(handler, "Hello", conversation=conversation) == [("Hi there.", False), ("How can I help?", True)]
         reply(handler, "Who are you?", conversation=conversation)

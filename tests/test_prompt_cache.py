@@ -67,7 +67,7 @@ def say(handler, conversation, text):
 
 
 def test_the_history_is_append_only_and_trimmed_by_half_at_once():
-    chat = Chat(4, "Be brief.")
+    chat = Chat(4, "Be brief.", history_format="messages")
     starts, trims = [], []
     for i in range(9):
         chat.append(f"q{i}", f"a{i}")
@@ -76,6 +76,11 @@ def test_the_history_is_append_only_and_trimmed_by_half_at_once():
     assert starts == ["q0", "q0", "q0", "q0", "q3", "q3", "q3", "q6", "q6"]
     assert [i for i, trimmed in enumerate(trims) if trimmed] == [4, 7]
     assert chat.messages("next")[0] == {"role": "system", "content": "Be brief."}
+    in_system = Chat(4, "Be brief.", history_format="system")
+    for i in range(9):
+        in_system.append(f"q{i}", f"a{i}")
+    first = in_system.messages("next")[0]["content"]
+    assert first.startswith("Be brief.\n\n") and first.endswith("User: q6\nAssistant: a6\nUser: q7\nAssistant: a7\nUser: q8\nAssistant: a8")
 
 
 def test_every_turn_of_a_long_conversation_reads_only_its_question():
