@@ -47,3 +47,18 @@ def test_short_clauses_and_numbers_do_not_make_a_first_phrase():
     splitter = SentenceSplitter(first_phrase_words=4)
     assert splitter.push("Yes, it is 2,150,000 miles") == []
     assert splitter.push(" away. Then") == ["Yes, it is 2,150,000 miles away."]
+
+
+def test_a_first_phrase_without_any_punctuation_goes_out_after_enough_words():
+    """A run-on start must not hold the voice until the whole reply is written."""
+    from utils.sentences import FIRST_PHRASE_MAX_WORDS
+
+    splitter = SentenceSplitter(first_phrase_words=4)
+    words = [f"word{i}" for i in range(FIRST_PHRASE_MAX_WORDS + 3)]
+    released = []
+    for i, word in enumerate(words):
+        released += splitter.push(word if i == 0 else " " + word)
+        if released:
+            break
+    assert released == [" ".join(words[:FIRST_PHRASE_MAX_WORDS])]  # whole words: the last may still grow
+    assert splitter.push(" more. Next") == [f"word{FIRST_PHRASE_MAX_WORDS} more."]

@@ -32,6 +32,7 @@ def sentence_tokenizer(language: str = "english"):
 
 
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
+FIRST_PHRASE_MAX_WORDS = 14
 
 
 class SentenceSplitter:
@@ -69,6 +70,13 @@ class SentenceSplitter:
                 self.buffer = self.buffer[match.end():].lstrip()
                 self.released = True
                 return [phrase]
+        # A reply whose start has no clause or sentence end (a run-on, a list without punctuation) would keep
+        # the voice waiting for all of it (1.4 s was seen): past this many whole words, they go as they are.
+        words = self.buffer.split()
+        if len(words) > FIRST_PHRASE_MAX_WORDS:
+            ended = self.buffer[-1:].isspace()  # else the last word may still be growing: it stays
+            self.buffer, self.released = ("" if ended else words[-1]), True
+            return [" ".join(words if ended else words[:-1])]
         return []
 
     def flush(self) -> str:
