@@ -79,3 +79,16 @@ def test_two_people_at_once_each_hear_their_own_answer(server):
     heard = {name: transcribe(reply.audio).lower() for name, reply in replies.items()}
     assert "berlin" in heard["germany"] and "spider" not in heard["germany"], heard
     assert "leg" in heard["spider"] and "berlin" not in heard["spider"], heard
+
+
+def test_a_six_turn_conversation_is_answered_turn_after_turn(server):
+    """One connection, six questions: every turn answered, and a fact asked last (with five exchanges of
+    history before it, the trims and the kept prompt in play) still answered right."""
+    questions = ["Hello, how are you today?", "Can you recommend a good book?", "What do bees make?",
+                 "Tell me a joke.", "How many days are in a week?", "What is the capital of Germany?"]
+    before = len(server.lines("ASSISTANT:"))
+    results = ask(server, *[espeak(q) for q in questions])
+    assert [reply.first_at is not None for reply, _ in results] == [True] * 6
+    server.wait_for(lambda: len(server.lines("ASSISTANT:")) >= before + 6, 10, "six replies")
+    said = server.lines("ASSISTANT:")[before:]
+    assert "berlin" in said[-1].lower(), said
