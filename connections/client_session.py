@@ -90,10 +90,7 @@ class ClientSession:
                 return
             self._closed.set()
         self.conversation.end()
-        try:  # tell a client that reads its audio connection why (connections/handshake.py); never block on it
-            self._recv_conn.send(handshake.notice(reason), socket.MSG_DONTWAIT)
-        except OSError:
-            pass
+        handshake.send_notice(self._recv_conn, reason)
         for conn in (self._recv_conn, self._send_conn):
             if conn is not None:
                 try:

@@ -49,6 +49,14 @@ def notice(reason: str) -> bytes:
     return NOTICE_MAGIC + struct.pack("<I", len(text)) + text
 
 
+def send_notice(conn: socket.socket, reason: str) -> None:
+    """Tell a client that reads its audio connection why it ends; never block on a client that does not."""
+    try:
+        conn.send(notice(reason), socket.MSG_DONTWAIT)
+    except OSError:
+        pass
+
+
 def read_notice(sock: socket.socket, head: bytes = b"", wait_s: float = 0.5) -> str | None:
     """The reason in a close notice on `sock` (its first bytes may already be read into `head`), or None."""
     data = bytearray(head)

@@ -35,11 +35,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def start_listening(sock: socket.socket) -> None:
+    """Accept from now on, without blocking (the accept loop waits on a selector)."""
     try:
         sock.listen(socket.SOMAXCONN)  # a burst of clients (or of hostile connections) waits instead of being refused
     except OSError as e:  # another server bound the same port while we loaded
         raise ConfigError(f"cannot listen on port {sock.getsockname()[1]}: {e.strerror}") from None
-    sock.settimeout(ACCEPT_POLL_S)
+    sock.setblocking(False)
 
 
 def accept_waiting(sock: socket.socket, what: str) -> Iterator[tuple[socket.socket, str]]:

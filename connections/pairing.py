@@ -41,7 +41,6 @@ class PendingReply:
     order: int = 0  # the accept loop's round
     tokenless: bool = False
     data: bytes = b""
-    candidates: list = field(default_factory=list)
 
 
 @dataclass
@@ -55,25 +54,25 @@ AMBIGUOUS = ("its reply connection could not be told apart from another one; use
              "pairing token (listen_and_play.py does)")
 
 
-def match_classic(replies: list[PendingReply], sessions: list, now: float) -> Decision:
+def match_classic(replies: list[PendingReply], sessions: list[WaitingSession], now: float) -> Decision:
     """Decide what can be decided now about the tokenless replies among `replies` (all pending ones,
     tokenless or still undecided) and the `sessions` still waiting for a reply connection."""
     decision = Decision()
     waiting = [s for s in sessions if not s.has_reply_connection and not s.closed]
-    for reply in replies:
-        # One round of slack: a client accepted in the round after a reply connection may have connected
-        # before it (the two ports' backlogs are drained one after the other)
-        reply.candidates = [s for s in waiting if s.host == reply.host and s.order <= reply.order + 1]
+    # One round of slack: a client accepted in the round after a reply connection may have connected
+    # before it (the two ports' backlogs are drained one after the other)
+    candidates_of = {id(r): [s for s in waiting if s.host == r.host and s.order <= r.order + 1] for r in replies}
     taken: set[int] = set()  # sessions decided on in this call
     done: set[int] = set()  # replies decided on in this call
     for reply in sorted((r for r in replies if r.tokenless), key=lambda r: r.accepted):
         if id(reply) in done:
             continue
-        candidates = [s for s in reply.candidates if id(s) not in taken]
+        candidates = [s for s in candidates_of[id(reply)] if id(s) not in taken]
         if not candidates:
             decision.refused_replies.append((reply, "no conversation from its host was waiting for it"))
             continue
-        rivals = [r for r in replies if r is not reply and len(r.candidates) == 1 and r.candidates[0] in candidates]
+        rivals = [r for r in replies
+                  if r is not reply and len(candidates_of[id(r)]) == 1 and candidates_of[id(r)][0] in candidates]
         young = any(now - s.created < TOKEN_GRACE_S for s in candidates)
         if len(candidates) == 1 and not rivals and not young:
             decision.pairs.append((reply, candidates[0]))

@@ -41,7 +41,6 @@ class ReplyPairing:
 
     def start(self, selector: selectors.BaseSelector) -> None:
         start_listening(self.sock)
-        self.sock.setblocking(False)
         self._selector = selector
         selector.register(self.sock, selectors.EVENT_READ, self)
 

@@ -2,9 +2,9 @@
 
 A client connects to the receive port (its audio in) and then to the send port (the reply out). The two
 are paired by the token the server writes on the audio connection (connections/handshake.py), or, for a
-classic client that sends none, only when the pairing is certain (connections/pairing.py). Three threads
-serve every client's accepts and replies; each client adds a reader and a writer thread, which end with
-its connection.
+classic client that sends none, only when the pairing is certain (connections/pairing.py). Two threads
+serve every client's accepts and replies (SocketServer, ReplyDispatcher); each client adds a reader and a
+writer thread, which end with its connection.
 """
 from __future__ import annotations
 
@@ -130,7 +130,6 @@ class SocketServer:
         selector = selectors.DefaultSelector()
         try:
             start_listening(self.sock)
-            self.sock.setblocking(False)
             selector.register(self.sock, selectors.EVENT_READ, self)
             self.replies.start(selector)
             while not self.stop_event.is_set():
@@ -164,10 +163,7 @@ class SocketServer:
         refusal = self.registry.add(session)
         if refusal is not None:
             logger.warning("refusing client %s: %s", peer, refusal)
-            try:  # a client that reads its audio connection learns why (connections/handshake.py)
-                conn.send(handshake.notice(f"refused: {refusal}"), socket.MSG_DONTWAIT)
-            except OSError:
-                pass
+            handshake.send_notice(conn, f"refused: {refusal}")
             conn.close()
             return
         logger.info("client %s connected (conversation %d, %d active)", peer, session.id, len(self.registry))
