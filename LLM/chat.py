@@ -4,7 +4,7 @@ A backend that keeps the prompt it has read (llama.cpp; an OpenAI-compatible ser
 only what is new in a turn as long as the history only grows. Sliding it by one exchange per turn would
 change its start every turn and force the whole history to be read again before the first word. So the
 history grows to `size` exchanges and then drops its oldest half at once: the prompt changes on one turn
-in `size // 2`, and the backend can read the trimmed history ahead, while the user listens (`trimmed`).
+in `size // 2`, and the backend reads the history ahead after each reply, while the user listens.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ class Chat:
         self.system = {"role": system_role, "content": system_prompt} if system_prompt else None
         self.exchanges: list[tuple[dict, dict]] = []
         self._languages: list[str | None] = []  # each exchange's question language
-        self.trimmed = False  # the last append dropped old exchanges: the prompt's start changed
 
     def history(self) -> list[dict]:
         """The system prompt and the past exchanges: the start of the next prompt."""
@@ -42,7 +41,6 @@ class Chat:
         return self.history() + [{"role": "user", "content": user_text}]
 
     def append(self, user_text: str, assistant_text: str, language: str | None = None) -> None:
-        self.trimmed = False
         if not self.size:
             return
         self.exchanges.append(({"role": "user", "content": user_text}, {"role": "assistant", "content": assistant_text}))
@@ -51,7 +49,6 @@ class Chat:
             keep = max(1, self.size // 2)
             del self.exchanges[:-keep]
             del self._languages[:-keep]
-            self.trimmed = True
 
     def keep_language(self, language: str | None) -> None:
         """Drop the exchanges in another language than `language` (None: unknown, keep all). A small model
@@ -63,10 +60,8 @@ class Chat:
         if len(same) < len(self.exchanges):
             self.exchanges = [self.exchanges[i] for i in same]
             self._languages = [self._languages[i] for i in same]
-            self.trimmed = True
 
     def clear(self) -> None:
-        self.trimmed = bool(self.exchanges)
         self.exchanges.clear()
         self._languages.clear()
 

@@ -42,7 +42,7 @@ class LlamaCppLanguageModelHandler(StreamingLanguageModelHandler):
         if self.states is not None:
             self.states.activate(conversation)
 
-    def after_reply(self, conversation, chat) -> None:
+    def after_reply(self, chat) -> None:
         # Read the history as the next prompt will start (a trimmed start, a reply kept shorter than said,
         # the end-of-turn tokens) now, while the user listens: the next turn then reads only its question.
         if self.states is not None:

@@ -102,7 +102,7 @@ class StreamingLanguageModelHandler(BaseHandler):
     def before_reply(self, conversation: Conversation) -> None:
         """Backend hook, on this thread before a reply is generated (llama.cpp: bring back its prompt)."""
 
-    def after_reply(self, conversation: Conversation, chat: Chat) -> None:
+    def after_reply(self, chat: Chat) -> None:
         """Backend hook, on this thread once a confirmed reply has been handed on and recorded: work for
         the next turn done while the user listens (llama.cpp: read a trimmed history ahead)."""
 
@@ -117,10 +117,11 @@ class StreamingLanguageModelHandler(BaseHandler):
         turn = transcript.turn
         splitter = SentenceSplitter(first_phrase_words=FIRST_PHRASE_WORDS)
         pieces = []
-        self.chat_of(turn.conversation).keep_language(transcript.language)
+        chat = self.chat_of(turn.conversation)
+        chat.keep_language(transcript.language)
         question = self.question_for(transcript)
         self.before_reply(turn.conversation)
-        stream = self.stream(self.chat_of(turn.conversation).messages(question))
+        stream = self.stream(chat.messages(question))
         try:
             for piece in stream:
                 if turn.cancelled:
@@ -140,7 +141,6 @@ class StreamingLanguageModelHandler(BaseHandler):
         if rest:
             turn.mark("first_sentence")
         reply = "".join(pieces).strip()
-        chat = self.chat_of(turn.conversation)
 
         def record() -> None:  # only once the turn is certain: a withdrawn speculative turn leaves no trace
             chat.append(question, remembered(reply), transcript.language)
@@ -149,4 +149,4 @@ class StreamingLanguageModelHandler(BaseHandler):
         turn.when_confirmed(record)
         yield Sentence(rest, transcript.language, turn, last=True)
         if turn.confirmed and not turn.cancelled:
-            self.after_reply(turn.conversation, chat)
+            self.after_reply(chat)

@@ -68,13 +68,13 @@ def say(handler, conversation, text):
 
 def test_the_history_is_append_only_and_trimmed_by_half_at_once():
     chat = Chat(4, "Be brief.", history_format="messages")
-    starts, trims = [], []
+    starts, sizes = [], []
     for i in range(9):
         chat.append(f"q{i}", f"a{i}")
         starts.append(chat.exchanges[0][0]["content"])
-        trims.append(chat.trimmed)
+        sizes.append(len(chat.exchanges))
     assert starts == ["q0", "q0", "q0", "q0", "q3", "q3", "q3", "q6", "q6"]
-    assert [i for i, trimmed in enumerate(trims) if trimmed] == [4, 7]
+    assert sizes == [1, 2, 3, 4, 2, 3, 4, 2, 3]  # trimmed by half at turns 4 and 7 only
     assert chat.messages("next")[0] == {"role": "system", "content": "Be brief."}
     in_system = Chat(4, "Be brief.", history_format="system")
     for i in range(9):
