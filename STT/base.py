@@ -8,6 +8,7 @@ import numpy as np
 from utils.base_handler import BaseHandler
 from utils.console import print_user
 from utils.messages import SpeechSegment, Transcript
+from VAD.end_of_turn import ends_sentence
 
 logger = logging.getLogger(__name__)
 
@@ -15,11 +16,16 @@ logger = logging.getLogger(__name__)
 class STTHandler(BaseHandler):
     """Subclasses write `setup` and `recognize(audio) -> (text, language)`."""
 
+    # Whether transcripts end with a full stop only where the speaker finished a sentence (the Whisper family
+    # does): then a transcript without one tells the end-of-turn logic that the user has not finished.
+    punctuates = True
+
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         raise NotImplementedError
 
     def process(self, segment: SpeechSegment):
         text, language = self.recognize(segment.audio)
+        segment.turn.ends_sentence = ends_sentence(text) if self.punctuates else None
         segment.turn.mark("transcript")
         if not text:
             logger.info("heard nothing intelligible; listening again")

@@ -71,6 +71,8 @@ def tidy(text: str) -> str:
 class ParaformerSTTHandler(STTHandler):
     """SpeechSegment in, Transcript out. `model`: a ready funasr AutoModel, for tests."""
 
+    punctuates = False  # plain words, no punctuation: the transcript says nothing about the end of a turn
+
     def setup(self, config, model=None) -> None:
         self.config = config
         if config.gen_kwargs.get("beam_size", 1) != 1 or config.gen_kwargs.get("temperature", 0.0) > 0:

@@ -12,7 +12,7 @@ from utils.errors import ConfigError
 from utils.messages import AudioOut, Sentence
 
 OUTPUT_RATE = 16000
-SETTLE_TIMEOUT_S = 2.0
+SETTLE_TIMEOUT_S = 3.0  # beyond --max_turn_silence_ms (at most 2.5 s): the VAD settles turns first
 
 
 class TTSHandler(BaseHandler):

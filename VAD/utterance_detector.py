@@ -56,6 +56,11 @@ class UtteranceDetector:
         hysteresis still counts as speech are silero's slow decay after the voice has stopped)."""
         return self.triggered and self._below == 0
 
+    @property
+    def silence_ms(self) -> float:
+        """Time since the voice was last heard (probability at `thresh`), in ms."""
+        return self._below / self.per_ms
+
     def push(self, window: np.ndarray) -> Utterance | None:
         prob = self.model(window)
         if not self.triggered:

@@ -10,6 +10,7 @@ import numpy as np
 
 from utils.base_handler import BaseHandler
 from utils.messages import AudioFrame, Conversation, SpeechSegment, Turn
+from VAD.end_of_turn import SmartTurnModel
 from VAD.enhancement import load_enhancer
 from VAD.silero_onnx import WINDOW, SileroOnnxModel
 from VAD.utterance_detector import Utterance, UtteranceDetector
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # Stands for the final cut of an utterance whose tentative turn was confirmed by a stage that waited too long.
 _CONFIRMED_ELSEWHERE = Utterance(np.zeros(0, np.float32), 0.0)
+# Stands for the final cut of an utterance that the end-of-turn logic heard as complete (its work is under way).
+_COMPLETE = Utterance(np.zeros(0, np.float32), 0.0)
 
 
 @dataclass
@@ -42,11 +45,12 @@ class VADHandler(BaseHandler):
     conversation's `should_listen` cleared) is dropped. The model's weights are shared by every
     conversation; its recurrent state is not."""
 
-    def setup(self, config, model=None) -> None:
+    def setup(self, config, model=None, turn_end_model=None) -> None:
         self.config = config
         self.model = model or SileroOnnxModel(config.vad_model_path, sample_rate=config.sample_rate)
         # getattr: configs built by hand (tests) may predate the flag
         self.enhance = load_enhancer() if getattr(config, "audio_enhancement", False) else None
+        self.turn_end = self._load_turn_end(config, turn_end_model)
         # Freed with the conversation: nothing to clean up when a client leaves.
         self._streams: weakref.WeakKeyDictionary[Conversation, _Stream] = weakref.WeakKeyDictionary()
 
@@ -54,7 +58,9 @@ class VADHandler(BaseHandler):
         stream = self._streams.get(conversation)
         if stream is None:
             c = self.config
-            detector = UtteranceDetector(self.model.fresh(), c.thresh, c.sample_rate, c.min_silence_ms,
+            # With an end-of-turn model the handler ends complete turns early; the detector's own end is the fallback.
+            min_silence_ms = max(c.min_silence_ms, c.max_turn_silence_ms) if self.turn_end else c.min_silence_ms
+            detector = UtteranceDetector(self.model.fresh(), c.thresh, c.sample_rate, min_silence_ms,
                                          c.speech_pad_ms, c.min_speech_ms, c.max_speech_ms,
                                          getattr(c, "speculative_silence_ms", 0))
             stream = self._streams[conversation] = _Stream(detector)
@@ -80,6 +86,8 @@ class VADHandler(BaseHandler):
                     stream.tentative = None
             if stream.tentative is not None and stream.tentative.confirmed:
                 utterance = utterance or _CONFIRMED_ELSEWHERE  # the TTS stopped waiting for us (no audio came)
+            elif stream.tentative is not None and self._turn_complete(stream.tentative):
+                utterance = utterance or _COMPLETE  # heard as finished: no need to wait for more silence
             if utterance is None:
                 continue
             if utterance.skipped:
@@ -88,16 +96,47 @@ class VADHandler(BaseHandler):
                 continue
             if not utterance.final:
                 stream.tentative = Turn(conversation, speech_end=stream.last_speech_at, tentative=True)
-                yield self._segment(utterance, stream.tentative)
+                segment = self._segment(utterance, stream.tentative)
+                yield segment  # first: the transcription starts while the end-of-turn model listens
+                if self.turn_end is not None:
+                    stream.tentative.end_probability = self.turn_end.probability(segment.audio)
                 continue
             conversation.should_listen.clear()
             if stream.tentative is not None:
+                self._log_decision(stream.tentative, utterance is _COMPLETE, stream.detector.silence_ms)
                 stream.tentative.confirm()  # its work is already under way
                 stream.tentative = None
             else:
                 yield self._segment(utterance, Turn(conversation, speech_end=stream.last_speech_at))
             stream.restart()
             return  # the rest of this frame is the assistant's turn: not listened to
+
+    def _load_turn_end(self, config, model):
+        if getattr(config, "end_of_turn", "silence") != "smart-turn":
+            return None
+        if not 0 < config.speculative_silence_ms < max(config.min_silence_ms, config.max_turn_silence_ms):
+            logger.warning("--end_of_turn smart-turn needs --speculative_silence_ms between 0 and --max_turn_silence_ms "
+                           "(it listens at the speculative silence): the end of a turn is decided by silence alone")
+            return None
+        model = model or SmartTurnModel(getattr(config, "end_of_turn_model_path", None))
+        model.probability(np.zeros(8000, np.float32))  # warm up here: the first run is ~3x slower
+        return model
+
+    def _turn_complete(self, turn: Turn) -> bool:
+        """Complete when the voice sounds finished and the transcript, once there, ends a sentence."""
+        if turn.end_probability is None or turn.end_probability < self.config.end_of_turn_threshold:
+            return False
+        return "transcript" in turn.marks and turn.ends_sentence is not False
+
+    def _log_decision(self, turn: Turn, complete: bool, silence_ms: float) -> None:
+        if self.turn_end is None:
+            turn.end_decision = "silence"
+        else:
+            turn.end_decision = "complete" if complete else "waited"
+        turn.end_silence_ms = silence_ms
+        logger.debug("turn %d: end of turn %s after %.0f ms of silence (P complete %s, sentence ended %s)", turn.id,
+                     turn.end_decision, silence_ms, "-" if turn.end_probability is None else f"{turn.end_probability:.2f}",
+                     turn.ends_sentence)
 
     def _segment(self, utterance, turn: Turn) -> SpeechSegment:
         logger.debug("utterance of %.0f ms%s", utterance.speech_ms, "" if utterance.final else " (speculative)")

@@ -1,7 +1,7 @@
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Annotated, Optional
 
-from arguments_classes.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
+from arguments_classes.validation import Range, Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 @dataclass
@@ -22,6 +22,26 @@ class VADHandlerArguments:
                           "to confirm the end of speech; the reply is spoken only once confirmed and dropped if the user "
                           "goes on. 0 turns it off."},
     )
+    end_of_turn: str = field(
+        default="smart-turn",
+        metadata={"help": "How the end of the user's turn is decided. smart-turn: at the speculative silence, the Smart Turn "
+                          "v3.2 model hears whether the turn sounds complete and the transcript says whether it ends a "
+                          "sentence; both yes: the turn ends at once; else it waits up to --max_turn_silence_ms, so a pause "
+                          "mid-sentence does not cut the user off. silence: --min_silence_ms of silence ends every turn."},
+    )
+    end_of_turn_threshold: Fraction = field(
+        default=0.95,
+        metadata={"help": "Smart Turn probability at or above which a turn counts as complete. High because a cut-off "
+                          "loses the question while a wait costs under a second: at 0.5, 14 of 24 unfinished questions "
+                          "were heard as finished (benchmarks/turns.py)."},
+    )
+    max_turn_silence_ms: Annotated[int, Range(0, 2500)] = field(
+        default=1200,
+        metadata={"help": "With --end_of_turn smart-turn: the silence after which an unfinished-sounding turn ends anyway, "
+                          "in ms (at most 2500)."},
+    )
+    end_of_turn_model_path: Optional[str] = field(
+        default=None, metadata={"help": "Smart Turn ONNX file; default: the one inside the pipecat-ai package."})
     vad_model_path: Optional[str] = field(default=None, metadata={"help": "Silero ONNX file; default: the one inside the silero-vad package."})
     audio_enhancement: bool = field(
         default=False,

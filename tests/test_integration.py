@@ -92,3 +92,16 @@ def test_a_six_turn_conversation_is_answered_turn_after_turn(server):
     server.wait_for(lambda: len(server.lines("ASSISTANT:")) >= before + 6, 10, "six replies")
     said = server.lines("ASSISTANT:")[before:]
     assert "berlin" in said[-1].lower(), said
+
+
+def test_a_question_with_a_pause_in_the_middle_is_answered_whole(server):
+    """'How many sides does a triangle ... have?' with 0.8 s of silence mid-sentence: the default end of turn
+    (Smart Turn and the transcript) waits through the pause; silence alone ended the turn at 300 ms."""
+    from tests.speech import paused
+
+    before = len(server.lines("USER:"))
+    (reply, question_end), = ask(server, paused("How many sides does a triangle | have?", 0.8))
+    assert reply.first_at is not None and reply.first_at > question_end, "the reply cut the question off"
+    server.wait_for(lambda: len(server.lines("ASSISTANT:")) > before, 10, "a reply")
+    heard = server.lines("USER:")[before:]
+    assert len(heard) == 1 and {"sides", "triangle", "have"} <= set(words(heard[0])), heard

@@ -83,7 +83,7 @@ def test_speculation_counts_from_the_voice_s_end_and_the_final_cut_waits_for_the
 def run_vad(pcm: bytes):
     conversation = Conversation()
     q_in, q_out = queue.Queue(), queue.Queue()
-    config = parse_arguments(["--speculative_silence_ms", "150"]).vad
+    config = parse_arguments(["--speculative_silence_ms", "150", "--end_of_turn", "silence"]).vad
     handler = VADHandler(threading.Event(), q_in, q_out, setup_kwargs={"config": config, "model": ScriptedVADModel()})
     for i in range(0, len(pcm), 1024):
         q_in.put(AudioFrame(pcm[i:i + 1024], conversation))

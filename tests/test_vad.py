@@ -48,7 +48,7 @@ def test_no_speech_gives_nothing():
 
 def run_vad(frames):
     stop, q_in, q_out = threading.Event(), queue.Queue(), queue.Queue()
-    handler = VADHandler(stop, q_in, q_out, setup_kwargs={"config": parse_arguments([]).vad, "model": ScriptedVADModel()})
+    handler = VADHandler(stop, q_in, q_out, setup_kwargs={"config": parse_arguments(["--end_of_turn", "silence"]).vad, "model": ScriptedVADModel()})
     for frame in frames + [END]:
         q_in.put(frame)
     handler.run()

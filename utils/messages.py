@@ -71,6 +71,12 @@ class Turn:
     tentative: bool = False
     id: int = field(default_factory=lambda: next(_turn_ids))
     marks: dict[str, float] = field(default_factory=dict)
+    # End of turn, for a tentative turn: what the audio model heard (P complete), whether the transcript ends a
+    # sentence (None: not known yet, or the recogniser does not punctuate), and the decision, for the metrics.
+    end_probability: float | None = None
+    ends_sentence: bool | None = None
+    end_decision: str | None = None
+    end_silence_ms: float | None = None
 
     def __post_init__(self) -> None:
         self._settled = threading.Event()

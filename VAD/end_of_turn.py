@@ -1,0 +1,60 @@
+"""Is the user done? Smart Turn v3.2 hears it in the audio; the transcript's punctuation says it in words.
+
+Smart Turn v3.2 (BSD-2, pipecat-ai) is a Whisper-encoder classifier: the last 8 s of an utterance as 80-bin
+log-mel features in, the probability that the turn is complete out. Its ONNX file ships inside the pipecat-ai
+wheel (installed with --no-deps: only the file is used, none of pipecat's runtime).
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from utils.bundled import package_file
+from utils.errors import ConfigError
+
+RATE = 16000
+SECONDS = 8  # what the model was trained on: longer is cut from the front, shorter padded in front
+INSTALL_HINT = "pip install --no-deps 'pipecat-ai==1.14.0' (or pass --end_of_turn silence)"
+
+
+def bundled_model_path() -> str:
+    return package_file("pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx", INSTALL_HINT)
+
+
+class SmartTurnModel:
+    """`probability(audio)` -> P(the turn is complete), for float32 16 kHz audio ending at the pause."""
+
+    def __init__(self, path: str | None = None, threads: int = 1) -> None:
+        import onnxruntime
+        from transformers import WhisperFeatureExtractor  # numpy only: no torch
+
+        path = path or bundled_model_path()
+        if not os.path.isfile(path):
+            raise ConfigError(f"end-of-turn model not found: {path}")
+        opts = onnxruntime.SessionOptions()
+        opts.inter_op_num_threads = opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # a file that is not an ONNX model
+            raise ConfigError(f"cannot load the end-of-turn model {path}: {str(e).splitlines()[0]}") from None
+        self.features = WhisperFeatureExtractor(chunk_length=SECONDS, feature_size=80, sampling_rate=RATE)
+
+    def probability(self, audio: np.ndarray) -> float:
+        n = SECONDS * RATE
+        audio = np.asarray(audio, dtype=np.float32)[-n:]
+        audio = np.pad(audio, (n - len(audio), 0))
+        features = self.features(audio, sampling_rate=RATE, return_tensors="np", padding="max_length", max_length=n,
+                                 truncation=True, do_normalize=True).input_features.astype(np.float32)
+        return float(self.session.run(None, {"input_features": features})[0][0, 0])
+
+
+# A sentence end: . ? ! and their CJK forms, maybe followed by closing quotes or brackets, but not an ellipsis.
+_SENTENCE_END = re.compile(r"(?<!\.\.)(?<!…)[.?!。？！](?:[\"'”’)\]]*)\s*$")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whisper-family recognisers punctuate: "What is the capital" or "Why is the..." is a turn not yet done."""
+    return bool(_SENTENCE_END.search(text.strip()))

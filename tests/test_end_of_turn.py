@@ -1,0 +1,136 @@
+"""End of turn: the VAD's decision with a fake end-of-turn model, and the real Smart Turn model on made speech."""
+import queue
+import threading
+
+import numpy as np
+import pytest
+
+from arguments_classes.parsing import parse_arguments
+from tests.fakes import ScriptedVADModel, silence_pcm, tone_pcm
+from utils.messages import AudioFrame, Conversation, SpeechSegment
+from VAD.end_of_turn import ends_sentence
+from VAD.vad_handler import VADHandler
+
+WINDOW_BYTES = 1024  # 512 samples, 32 ms
+
+
+class FakeTurnEnd:
+    """P(complete) fixed by the test; remembers how much audio it was asked about."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+        self.asked: list[int] = []
+
+    def probability(self, audio: np.ndarray) -> float:
+        self.asked.append(len(audio))
+        return self.p
+
+
+class Run:
+    """Feeds a VAD handler window by window and plays the STT: each speculative segment gets a transcript."""
+
+    def __init__(self, model: FakeTurnEnd | None, transcript: str = "What is the capital of France?", flags=()) -> None:
+        config = parse_arguments(["--speculative_silence_ms", "150", "--min_silence_ms", "300",
+                                  "--max_turn_silence_ms", "1200", *flags]).vad
+        kwargs = {"config": config, "model": ScriptedVADModel()}
+        if model is not None:
+            kwargs["turn_end_model"] = model
+        self.handler = VADHandler(threading.Event(), queue.Queue(), queue.Queue(), setup_kwargs=kwargs)
+        self.conversation = Conversation()
+        self.transcript = transcript
+        self.segments: list[SpeechSegment] = []
+        self.ms = 0.0  # audio fed so far
+
+    def feed(self, pcm: bytes) -> None:
+        for i in range(0, len(pcm), WINDOW_BYTES):
+            for out in self.handler.process(AudioFrame(pcm[i:i + WINDOW_BYTES], self.conversation)):
+                self.segments.append(out)
+                out.turn.ends_sentence = ends_sentence(self.transcript)  # what the STT does, at once
+                out.turn.mark("transcript")
+            self.ms += 32
+
+    def feed_until_confirmed(self, silence_s: float) -> float | None:
+        """Silence until the last turn is confirmed: the ms of silence it took (None: never)."""
+        start = self.ms
+        for _ in range(int(silence_s * 1000 / 32)):
+            self.feed(silence_pcm(0.032))
+            if self.segments and self.segments[-1].turn.confirmed:
+                return self.ms - start
+        return None
+
+
+def test_a_turn_that_sounds_complete_ends_at_the_speculative_silence():
+    run = Run(FakeTurnEnd(0.99))
+    run.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = run.feed_until_confirmed(2.0)
+    assert waited is not None and waited < 300  # before --min_silence_ms: no waiting for more silence
+    turn = run.segments[-1].turn
+    assert turn.end_decision == "complete" and turn.end_probability == 0.99
+    assert not run.conversation.should_listen.is_set()  # the assistant's turn now
+
+
+def test_a_turn_that_sounds_unfinished_waits_then_ends():
+    run = Run(FakeTurnEnd(0.1))
+    run.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = run.feed_until_confirmed(3.0)
+    assert waited is not None and 1200 <= waited < 1500  # --max_turn_silence_ms, not --min_silence_ms
+    assert run.segments[-1].turn.end_decision == "waited"
+
+
+def test_a_transcript_without_a_sentence_end_waits_even_when_the_voice_sounds_done():
+    run = Run(FakeTurnEnd(0.99), transcript="What is the capital of")
+    run.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = run.feed_until_confirmed(3.0)
+    assert waited is not None and waited >= 1200
+
+
+def test_speech_after_the_pause_withdraws_the_turn_and_the_utterance_grows():
+    model = FakeTurnEnd(0.1)
+    run = Run(model)
+    run.feed(silence_pcm(0.3) + tone_pcm(1.0) + silence_pcm(0.8) + tone_pcm(0.8))
+    first = run.segments[0].turn
+    assert first.withdrawn and not first.confirmed  # the pause did not end the turn
+    assert run.conversation.should_listen.is_set()
+    model.p = 0.99
+    assert run.feed_until_confirmed(2.0) is not None
+    second = run.segments[-1]
+    assert second.turn is not first and second.turn.confirmed
+    assert len(second.audio) > 16000 * (1.0 + 0.8 + 0.8) - 1000  # both parts and the pause, in one utterance
+
+
+def test_silence_mode_ends_every_turn_after_min_silence():
+    run = Run(None, flags=["--end_of_turn", "silence"])
+    assert run.handler.turn_end is None
+    run.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = run.feed_until_confirmed(2.0)
+    assert waited is not None and 300 <= waited < 600  # silero's hysteresis counts a window or two late
+    assert run.segments[-1].turn.end_decision == "silence"
+
+
+def test_smart_turn_without_speculation_falls_back_to_silence(caplog):
+    run = Run(FakeTurnEnd(0.99), flags=["--speculative_silence_ms", "0"])
+    assert run.handler.turn_end is None
+    assert "decided by silence alone" in caplog.text
+
+
+@pytest.mark.parametrize("text, ended", [
+    ("What is the capital of France?", True), ("Tell me a joke.", True), ('He said "stop."', True), ("你好。", True),
+    ("What is the capital of", False), ("Why is the...", False), ("Well…", False), ("How many legs,", False), ("", False),
+])
+def test_a_sentence_end_is_a_full_stop_question_or_exclamation_mark_but_not_an_ellipsis(text, ended):
+    assert ends_sentence(text) is ended
+
+
+def test_the_real_model_hears_a_finished_question_and_an_unfinished_one():
+    """Smart Turn v3.2 on hibari's voice: a whole question, then its first words cut from the same sentence
+    (so they carry the voice of a sentence that goes on), each with the VAD's 200 ms of trailing silence."""
+    from tests.speech import hibari, paused
+    from VAD.end_of_turn import SmartTurnModel
+
+    model = SmartTurnModel()
+    tail = np.zeros(3200, np.float32)
+    whole = hibari("How many sides does a triangle have?").astype(np.float32) / 32768
+    cut = paused("How many sides does a triangle | have?", 1.0).astype(np.float32) / 32768
+    quiet = np.flatnonzero(np.convolve(np.abs(cut) < 0.01, np.ones(8000), "valid") == 8000)[0]
+    assert model.probability(np.concatenate([whole, tail])) > 0.5
+    assert model.probability(np.concatenate([cut[:quiet], tail])) < 0.5
