@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from connections import handshake
+from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
+from utils.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
+
 logger = logging.getLogger("listen_and_play")
 
-RATE = 16000
-BYTES_PER_SAMPLE = 2
-VOICE_WINDOW = RATE * 30 // 1000  # samples in the 30 ms windows voiced_end() measures
+VOICE_WINDOW = SAMPLE_RATE * 30 // 1000  # samples in the 30 ms windows voiced_end() measures
 
 
 class ClientError(Exception):
@@ -35,33 +37,20 @@ class ClientError(Exception):
 def connect_pair(host: str, send_port: int, recv_port: int) -> tuple[socket.socket, socket.socket]:
     """Both connections, paired on the server by the token it writes on the first (several clients
     may connect at once); a server that sends none pairs them by arrival order."""
-    from connections import handshake
-
     send_sock = connect(host, send_port)
-    token = b""
-    deadline = time.monotonic() + 1.0
-    while len(token) < handshake.TOKEN_SIZE and time.monotonic() < deadline:
-        try:
-            data = send_sock.recv(handshake.TOKEN_SIZE - len(token))
-        except socket.timeout:
-            continue
-        if not data:
-            break
-        token += data
-    if token.startswith(handshake.NOTICE_MAGIC):  # refused (full, or too many from this address): say why
-        reason = handshake.read_notice(send_sock, token, wait_s=1.0) or "refused"
+    try:
+        token = handshake.read_token(send_sock)
+    except handshake.Refused as e:  # refused (full, or too many from this address): say why
         send_sock.close()
-        raise ClientError(f"the server said: {reason}")
+        raise ClientError(f"the server said: {e}") from None
     recv_sock = connect(host, recv_port)
-    if handshake.parse(token) is not None:
+    if token:
         recv_sock.sendall(token)
     return send_sock, recv_sock
 
 
 def why_closed(send_sock: socket.socket) -> str | None:
     """The reason the server gave for ending the conversation (connections/handshake.py), if it gave one."""
-    from connections import handshake
-
     try:
         return handshake.read_notice(send_sock, wait_s=0.3)
     except OSError:
@@ -98,7 +87,7 @@ class Reply:
         self.first_at = self.first_at or now
         self.last_at = now
         # Each block plays after the previous one, and never before it arrived.
-        self.play_end = max(self.play_end, now) + len(data) / BYTES_PER_SAMPLE / RATE
+        self.play_end = max(self.play_end, now) + len(data) / BYTES_PER_SAMPLE / SAMPLE_RATE
         self.audio.extend(data)
 
     def playing_until(self, tail_s: float) -> float:
@@ -131,10 +120,10 @@ def load_wav(path: str) -> np.ndarray:
     except Exception as e:  # soundfile raises its own error types
         raise ClientError(f"cannot read {path}: {e}") from None
     audio = audio.mean(axis=1)
-    if rate != RATE:
+    if rate != SAMPLE_RATE:
         import soxr
 
-        audio = soxr.resample(audio, rate, RATE)
+        audio = soxr.resample(audio, rate, SAMPLE_RATE)
     return (np.clip(audio, -1, 1) * 32767).astype("<i2")
 
 
@@ -194,7 +183,7 @@ def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_byt
          reply_idle_s: float, tail_s: float, timeout_s: float) -> float:
     """Say `audio`, then stay quiet until the reply has been heard. Returns when the last voiced sample was sent."""
     samples_per_chunk = chunk_bytes // BYTES_PER_SAMPLE
-    stream = np.concatenate([audio.astype("<i2"), np.zeros(int(silence_s * RATE), dtype="<i2")])
+    stream = np.concatenate([audio.astype("<i2"), np.zeros(int(silence_s * SAMPLE_RATE), dtype="<i2")])
     voice_end = voiced_end(audio)
     question_end = None
     started = time.monotonic()
@@ -211,7 +200,7 @@ def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_byt
         if sent >= len(stream):
             time.sleep(0.01)
             continue
-        due = started + sent / RATE
+        due = started + sent / SAMPLE_RATE
         if now < due:
             time.sleep(min(due - now, 0.05))
             continue
@@ -240,36 +229,31 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
             raise ClientError(f"no {what} found (devices: {_device_names(sd) or 'none'}); "
                               "use --input_file/--output_file on a machine without audio") from None
     send_sock, recv_sock = connect_pair(host, send_port, recv_port)
-    reply, stop = Reply(), threading.Event()
-    to_play: queue.Queue[bytes] = queue.Queue()
+    stop = threading.Event()
     to_send: queue.Queue[bytes] = queue.Queue(maxsize=500)
-    pending = bytearray()
     blocksize = chunk_bytes // BYTES_PER_SAMPLE
+    # The server's own speaker buffer and half-duplex gate (--mode local): the microphone stays closed while the
+    # reply waits for the speaker and until tail_s after its last sample was heard.
+    speaker = SpeakerBuffer(max_blocks=0)  # unbounded: the server sends the reply faster than it plays
+    gate = HalfDuplexGate(speaker, tail_s=tail_s, margin_s=blocksize / SAMPLE_RATE)
 
     def on_input(indata, frames, time_info, status):
-        if time.monotonic() >= reply.playing_until(tail_s):
+        if gate.mic_open(time.monotonic(), listening=True):
             try:
                 to_send.put_nowait(bytes(indata))
             except queue.Full:
                 pass
 
     def on_output(outdata, frames, time_info, status):
-        need = len(outdata)
-        while len(pending) < need and not to_play.empty():
-            pending.extend(to_play.get_nowait())
-        n = min(need, len(pending))
-        outdata[:n] = pending[:n]
-        outdata[n:] = b"\x00" * (need - n)
-        del pending[:n]
+        speaker.fill(outdata, time.monotonic(), dac_delay(time_info, speaker_stream.latency))
 
-    def on_data(data: bytes) -> None:
-        reply.add(data)
-        to_play.put(data)
-
-    receiver = threading.Thread(target=receive, args=(recv_sock, on_data, stop), daemon=True)
+    receiver = threading.Thread(target=receive, args=(recv_sock, speaker.push, stop), daemon=True)
     try:
-        with sd.RawInputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=blocksize, callback=on_input), \
-                sd.RawOutputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=blocksize, callback=on_output):
+        speaker_stream = sd.RawOutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
+                                            callback=on_output)
+        mic_stream = sd.RawInputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
+                                       callback=on_input)
+        with mic_stream, speaker_stream:
             receiver.start()
             print("Listening. Speak; Ctrl-C to quit.", file=sys.stderr)
             while not stop.is_set():
@@ -339,7 +323,7 @@ def talk_with_files(args) -> int:
         closed = f" (it closed the connection{because})" if reply.cut_off else ""
         print(f"error: no reply from the server{closed}", file=sys.stderr)
         return 1
-    seconds = len(reply.audio) / BYTES_PER_SAMPLE / RATE
+    seconds = len(reply.audio) / BYTES_PER_SAMPLE / SAMPLE_RATE
     print(f"reply: {seconds:.2f} s of audio, {describe_latency(reply.first_at - question_end)}", file=sys.stderr)
     if args.output_file:
         save_wav(args.output_file, bytes(reply.audio))
@@ -382,7 +366,7 @@ def save_wav(path: str, pcm: bytes) -> None:
     pcm = pcm[:len(pcm) - len(pcm) % BYTES_PER_SAMPLE]  # a server that died mid-reply may have sent half a sample
     try:
         # WAV whatever the file's extension: the format --output_file promises
-        sf.write(path, np.frombuffer(pcm, dtype="<i2"), RATE, subtype="PCM_16", format="WAV")
+        sf.write(path, np.frombuffer(pcm, dtype="<i2"), SAMPLE_RATE, subtype="PCM_16", format="WAV")
     except (OSError, RuntimeError) as e:  # soundfile's errors are RuntimeErrors
         raise ClientError(f"cannot write {path}: {e}") from None
 

@@ -8,35 +8,20 @@
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 
 from arguments_classes.parsing import PipelineConfig, parse_arguments
 from utils.errors import ConfigError
 from utils.logging_setup import setup_logging
-from utils.messages import conversation_of
 from utils.metrics import TurnMetrics
-from utils.thread_manager import ThreadManager
+from utils.pipeline.messages import conversation_of
+from utils.pipeline.queues import Queues
+from utils.pipeline.thread_manager import ThreadManager
 
 logger = logging.getLogger("s2s_pipeline")
-
-QUEUE_SIZE = 1000  # frames / messages; bounds memory if a stage stalls
-
-
-@dataclass
-class Queues:
-    """The queues and events of the design, one per hop."""
-
-    recv_audio_chunks: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
-    spoken_prompt: queue.Queue = field(default_factory=queue.Queue)
-    text_prompt: queue.Queue = field(default_factory=queue.Queue)
-    lm_response: queue.Queue = field(default_factory=queue.Queue)
-    send_audio_chunks: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
-    stop_event: threading.Event = field(default_factory=threading.Event)
 
 
 def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, models: dict | None = None) -> ThreadManager:
@@ -46,6 +31,7 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
 
     models = models or {}
     def relisten(item) -> None:  # a dropped turn must not leave its conversation deaf
+        metrics.turn_dropped(item)
         turn = getattr(item, "turn", None)
         if turn is not None:  # (a speculative turn: once the VAD confirms it, and clears should_listen)
             turn.when_confirmed(turn.conversation.should_listen.set)
@@ -63,10 +49,10 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
     connections = _connections(config, q, metrics)  # first: a busy port or a missing device fails fast
     (stt_backend, stt_config), (llm_backend, llm_config), (tts_backend, tts_config) = config.stt, config.llm, config.tts
     handlers = [
-        stage("vad", VADHandler, q.recv_audio_chunks, q.spoken_prompt, config=config.vad, model=models.get("vad")),
-        stage("stt", stt_backend.load_handler(), q.spoken_prompt, q.text_prompt, config=stt_config, model=models.get("stt")),
-        stage("llm", llm_backend.load_handler(), q.text_prompt, q.lm_response, config=llm_config, model=models.get("llm")),
-        stage("tts", tts_backend.load_handler(), q.lm_response, q.send_audio_chunks, config=tts_config,
+        stage("vad", VADHandler, q.audio_frames, q.speech_segments, config=config.vad, model=models.get("vad")),
+        stage("stt", stt_backend.load_handler(), q.speech_segments, q.transcripts, config=stt_config, model=models.get("stt")),
+        stage("llm", llm_backend.load_handler(), q.transcripts, q.sentences, config=llm_config, model=models.get("llm")),
+        stage("tts", tts_backend.load_handler(), q.sentences, q.audio_out, config=tts_config,
               model=models.get("tts")),
     ]
     handlers = connections + handlers
@@ -78,19 +64,29 @@ def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> lis
     if config.module.mode == "local":
         from connections.local_audio_streamer import LocalAudioStreamer
 
-        return [LocalAudioStreamer(q.stop_event, q.recv_audio_chunks, q.send_audio_chunks, metrics, config.local)]
+        return [LocalAudioStreamer(q.stop_event, q.audio_frames, q.audio_out, metrics, config.local)]
     from connections.socket_server import ReplyDispatcher, SessionRegistry, SocketServer
 
     r = config.receiver
     registry = SessionRegistry(r.max_sessions, r.max_sessions_per_host)
     return [
-        SocketServer(q.stop_event, q.recv_audio_chunks, registry, metrics, r, config.sender),
-        ReplyDispatcher(q.stop_event, q.send_audio_chunks, None, setup_kwargs={"registry": registry}),
+        SocketServer(q.stop_event, q.audio_frames, registry, metrics, r, config.sender),
+        ReplyDispatcher(q.stop_event, q.audio_out, None, setup_kwargs={"registry": registry}),
     ]
+
+
+def _health_server(config: PipelineConfig, metrics: TurnMetrics):
+    """/healthz and /metrics on --metrics_port (utils/health_server.py), or None when it is not given."""
+    if config.module.metrics_port is None:
+        return None
+    from utils.health_server import serve
+
+    return serve(config.module.metrics_port, config.receiver.recv_host, metrics)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    health = None
     try:
         config = parse_arguments(argv)
         setup_logging(config.module.log_level)
@@ -101,12 +97,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         q = Queues()
         metrics = TurnMetrics(config.module.metrics_file)
+        health = _health_server(config, metrics)  # up first: it says 503 while the models load
         manager = build_pipeline(config, q, metrics)
-    except ConfigError as e:
+    except (ConfigError, KeyboardInterrupt) as e:
+        if health is not None:
+            health.close()
+        if isinstance(e, KeyboardInterrupt):
+            return 0
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 0
 
     stop_requested = threading.Event()
 
@@ -117,10 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     manager.start()
+    if health is not None:
+        health.watch(manager)
     logger.info("ready: talk to me")
     while not stop_requested.is_set() and manager.any_alive():
         stop_requested.wait(0.2)
+    if health is not None:
+        health.stopping()
     manager.stop()
+    if health is not None:
+        health.close()
     summary = metrics.summary()
     if summary:
         logger.info(summary)

@@ -4,7 +4,7 @@ from arguments_classes.mlx_language_model_arguments import MLXLanguageModelHandl
 from arguments_classes.open_api_language_model_arguments import OpenApiLanguageModelHandlerArguments
 from arguments_classes.stage_arguments import LLMArguments
 from arguments_classes.transformers_language_model_arguments import TransformersLanguageModelHandlerArguments
-from utils.registry import Backend
+from utils.pipeline.registry import Backend
 
 BACKENDS = {
     "llama-cpp": Backend(

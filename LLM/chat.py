@@ -8,6 +8,17 @@ in `size // 2`, and the backend reads the history ahead after each reply, while 
 """
 from __future__ import annotations
 
+from utils.sentences import sentence_tokenizer
+
+HISTORY_SENTENCES = 2  # what the history keeps of a reply (the spoken prompt asks for one or two sentences)
+
+
+def remembered(reply: str) -> str:
+    """What the history keeps of a reply: its first sentences. A small model copies long, rambling
+    replies (cut off at the token limit) into its later answers."""
+    sentences = sentence_tokenizer().tokenize(reply)
+    return " ".join(sentences[:HISTORY_SENTENCES]) if sentences else reply
+
 
 # Before past exchanges written into the system prompt. Told this, SmolLM2-135M answers 94% of factual
 # questions right late in a conversation (60/64), against 73% with the exchanges as chat messages, which

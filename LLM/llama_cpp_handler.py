@@ -7,15 +7,15 @@ from functools import partial
 
 from llama_cpp import Llama
 
+from LLM.base import LLMHandler
 from LLM.bundled_model import bundled_model_path
 from LLM.llama_cpp_states import ConversationStates, restore, snapshot
-from LLM.streaming import StreamingLanguageModelHandler
 from utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
-class LlamaCppLanguageModelHandler(StreamingLanguageModelHandler):
+class LlamaCppLanguageModelHandler(LLMHandler):
     def setup(self, config, model=None) -> None:
         self.config = config
         self.setup_chat(config)

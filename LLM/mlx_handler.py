@@ -9,9 +9,9 @@ import time
 from mlx_lm import load, stream_generate
 from mlx_lm.sample_utils import make_sampler
 
+from LLM.base import LLMHandler
 from LLM.bundled_model import transformers_model_source
-from LLM.streaming import StreamingLanguageModelHandler
-from utils.errors import ConfigError
+from utils.errors import cannot_load
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def sampling_kwargs(gen_kwargs: dict) -> dict:
     return kwargs
 
 
-class MLXLanguageModelHandler(StreamingLanguageModelHandler):
+class MLXLanguageModelHandler(LLMHandler):
     def setup(self, config, model=None) -> None:
         """`model`: a ready (model, tokenizer) pair, for tests."""
         self.config = config
@@ -51,7 +51,7 @@ class MLXLanguageModelHandler(StreamingLanguageModelHandler):
             try:
                 model = load(source, model_config=transformers5_overrides(source))
             except Exception as e:  # mlx-lm raises bare ValueError/FileNotFoundError/hub errors
-                raise ConfigError(f"cannot load language model '{source}' with mlx-lm: {' '.join(str(e).split())}") from e
+                raise cannot_load("language model", source, e, "with mlx-lm") from e
         self.model, self.tokenizer = model
         logger.info("mlx-lm model loaded in %.1f s", time.monotonic() - started)
         self.gen_kwargs = sampling_kwargs(config.gen_kwargs)

@@ -10,7 +10,7 @@ import os
 
 import openai
 
-from LLM.streaming import BackendError, StreamingLanguageModelHandler
+from LLM.base import BackendError, LLMHandler
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ PLACEHOLDER_KEY = "not-needed"  # the client insists on a key; local servers ign
 MAX_RETRIES = 1  # the client's own backoff: one retry rides out a blip without stalling a spoken turn
 
 
-class OpenApiLanguageModelHandler(StreamingLanguageModelHandler):
+class OpenApiLanguageModelHandler(LLMHandler):
     def setup(self, config, model=None) -> None:
         """`model`: a ready openai.OpenAI client, for tests."""
         self.config = config

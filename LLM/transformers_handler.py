@@ -6,15 +6,21 @@ import threading
 import time
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
 
+from LLM.base import LLMHandler
 from LLM.bundled_model import transformers_model_source
-from LLM.streaming import StreamingLanguageModelHandler
-from utils.errors import ConfigError
+from utils.dtypes import torch_dtype
+from utils.errors import ConfigError, cannot_load
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 JOIN_TIMEOUT_S = 10.0  # a stopped generation ends after its current token
 
 
@@ -44,14 +50,13 @@ def generate_kwargs(gen_kwargs: dict) -> dict:
 
 def load(model_name: str | None, dtype: str, device: str):
     """(model, tokenizer) from a directory, a hub name or a GGUF file (default: the bundled one)."""
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown --lm_torch_dtype '{dtype}'; choose one of: {', '.join(DTYPES)}")
+    resolved = torch_dtype(dtype, "--lm_torch_dtype", auto="auto")  # auto: the checkpoint's own dtype
     source = transformers_model_source(model_name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype])
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=resolved)
     except (OSError, ValueError) as e:  # not found (hub unreachable offline), or not a causal LM
-        raise ConfigError(f"cannot load language model '{source}' with transformers: {' '.join(str(e).split())}") from e
+        raise cannot_load("language model", source, e, "with transformers") from e
     if not tokenizer.chat_template:
         raise ConfigError(f"language model '{source}' has no chat template: use an instruct/chat model")
     try:
@@ -61,7 +66,7 @@ def load(model_name: str | None, dtype: str, device: str):
     return model.eval(), tokenizer
 
 
-class TransformersLanguageModelHandler(StreamingLanguageModelHandler):
+class TransformersLanguageModelHandler(LLMHandler):
     def setup(self, config, model=None) -> None:
         """`model`: a ready (model, tokenizer) pair, for tests; otherwise loaded from the config."""
         self.config = config

@@ -1,8 +1,9 @@
 """Speech-to-text backends."""
 from arguments_classes.faster_whisper_stt_arguments import FasterWhisperSTTHandlerArguments
+from arguments_classes.open_api_stt_arguments import OpenApiSTTHandlerArguments
 from arguments_classes.stage_arguments import STTArguments
 from arguments_classes.transformers_stt_arguments import TransformersSTTHandlerArguments
-from utils.registry import Backend
+from utils.pipeline.registry import Backend
 
 BACKENDS = {
     "faster-whisper": Backend(
@@ -21,4 +22,7 @@ BACKENDS = {
     "paraformer": Backend(
         "paraformer", None, "STT.paraformer_handler:ParaformerSTTHandler",
         "stt_", "funasr kaldi-native-fbank torch==2.13.0", shared=STTArguments),
+    "open_api": Backend(
+        "open_api", OpenApiSTTHandlerArguments, "STT.open_api_handler:OpenApiSTTHandler",
+        "stt_", "openai", shared=STTArguments),
 }

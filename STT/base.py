@@ -5,9 +5,9 @@ import logging
 
 import numpy as np
 
-from utils.base_handler import BaseHandler
 from utils.console import print_user
-from utils.messages import SpeechSegment, Transcript
+from utils.pipeline.base_handler import BaseHandler
+from utils.pipeline.messages import SpeechSegment, Transcript
 from VAD.end_of_turn import ends_sentence
 
 logger = logging.getLogger(__name__)

@@ -7,10 +7,11 @@ import os
 import numpy as np
 from faster_whisper import WhisperModel
 
-from STT.whisper_window import ShortWindowTranscriber
 from STT.base import STTHandler
+from STT.faster_whisper_window import ShortWindowTranscriber
+from utils.audio import SAMPLE_RATE
 from utils.bundled import package_file
-from utils.errors import ConfigError
+from utils.errors import ConfigError, cannot_load
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,7 @@ class FasterWhisperSTTHandler(STTHandler):
             try:
                 model = WhisperModel(path, device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads)
             except Exception as e:  # hub errors, corrupt files, unknown compute types
-                first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ConfigError(f"cannot load Whisper model '{path}': {first_line}") from e  # one line (the hub's are long)
+                raise cannot_load("Whisper model", path, e) from e
         self.model = model
         self.short_window = None
         if self.language is not None and config.window_pad_s < 30 and isinstance(model, WhisperModel):
@@ -50,7 +50,7 @@ class FasterWhisperSTTHandler(STTHandler):
 
     def warmup(self) -> None:
         """The first call allocates buffers: pay for it at start-up, not on the first question."""
-        self.recognize(np.zeros(16000, dtype=np.float32))
+        self.recognize(np.zeros(SAMPLE_RATE, dtype=np.float32))
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         if self.short_window is not None and self.short_window.fits(audio):

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from STT.transformers_stt import RATE, TransformersSTTHandler
+from STT.transformers_stt import TransformersSTTHandler
+from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
 
 # Moonshine's model card: more tokens than this per second of audio means the decoder is looping.
@@ -23,8 +24,8 @@ class MoonshineSTTHandler(TransformersSTTHandler):
             raise ConfigError("--stt_compile_mode applies to --stt whisper only (moonshine's input length varies)")
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
-        inputs = self.processor(audio, sampling_rate=RATE, return_tensors="pt")
-        limit = max(1, math.ceil(len(audio) / RATE * TOKENS_PER_SECOND))
+        inputs = self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        limit = max(1, math.ceil(len(audio) / SAMPLE_RATE * TOKENS_PER_SECOND))
         kwargs = {**self.gen_kwargs, "max_new_tokens": min(self.gen_kwargs.get("max_new_tokens", limit), limit)}
         mask = inputs.get("attention_mask")
         if mask is not None:

@@ -17,7 +17,8 @@ with contextlib.redirect_stdout(io.StringIO()):  # funasr prints ffmpeg advice o
 
 from STT.base import STTHandler
 from STT.transformers_stt import resolve_device
-from utils.errors import ConfigError
+from utils.audio import SAMPLE_RATE
+from utils.errors import ConfigError, cannot_load
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +90,10 @@ class ParaformerSTTHandler(STTHandler):
             return AutoModel(model=source, device=resolve_device(self.config.device), ncpu=torch.get_num_threads(),
                              disable_update=True, disable_pbar=True, disable_log=True, check_latest=False)
         except Exception as e:  # missing files, a directory of another model type, hub errors
-            lines = str(e).strip().splitlines()
-            raise ConfigError(f"cannot load Paraformer model '{name}': {lines[0] if lines else type(e).__name__}") from e
+            raise cannot_load("Paraformer model", name, e) from e
 
     def warmup(self) -> None:
-        self.recognize(np.zeros(16000, dtype=np.float32))
+        self.recognize(np.zeros(SAMPLE_RATE, dtype=np.float32))
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         results = self.model.generate(input=audio, disable_pbar=True)

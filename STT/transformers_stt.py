@@ -8,13 +8,13 @@ import numpy as np
 import torch
 
 from STT.base import STTHandler
-from utils.errors import ConfigError
+from utils.audio import SAMPLE_RATE
+from utils.dtypes import torch_dtype
+from utils.errors import cannot_load
 from utils.hub import locate_pretrained
 
 logger = logging.getLogger(__name__)
 
-RATE = 16000
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def resolve_device(name: str) -> str:
@@ -26,13 +26,8 @@ def resolve_device(name: str) -> str:
 
 
 def resolve_dtype(name: str, device: str) -> torch.dtype:
-    if name == "auto":
-        # half precision is slow or unsupported for many CPU kernels
-        return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
-    try:
-        return DTYPES[name]
-    except KeyError:
-        raise ConfigError(f"unknown --stt_torch_dtype '{name}'; choose auto, {', '.join(DTYPES)}") from None
+    # auto: half precision on a GPU only (it is slow or unsupported for many CPU kernels)
+    return torch_dtype(name, "--stt_torch_dtype", auto=torch.float16 if device.startswith(("cuda", "mps")) else torch.float32)
 
 
 def generate_kwargs(gen_kwargs: dict) -> dict:
@@ -43,11 +38,6 @@ def generate_kwargs(gen_kwargs: dict) -> dict:
     if temperature > 0:
         kwargs.update(do_sample=True, temperature=temperature)
     return kwargs
-
-
-def first_line(e: Exception) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
 
 
 class TransformersSTTHandler(STTHandler):
@@ -84,13 +74,13 @@ class TransformersSTTHandler(STTHandler):
             processor = AutoProcessor.from_pretrained(**kwargs)
             model = AutoModelForSpeechSeq2Seq.from_pretrained(**kwargs, dtype=self.dtype)
         except Exception as e:  # missing files, a directory of another model type, hub errors
-            raise ConfigError(f"cannot load {self.what} '{name}': {first_line(e)}") from e
+            raise cannot_load(self.what, name, e) from e
         return model, processor
 
     def warmup(self) -> None:
         """The first calls allocate buffers (and compile, with --stt_compile_mode): pay at start-up."""
         for _ in range(self.warmup_runs):
-            self.recognize(np.zeros(RATE, dtype=np.float32))
+            self.recognize(np.zeros(SAMPLE_RATE, dtype=np.float32))
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         # inference_mode in warm-up too: tensors made outside it fail torch.compile's guards (a recompile per turn)

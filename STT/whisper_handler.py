@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from STT.language_choice import LanguageChooser
-from STT.transformers_stt import RATE, TransformersSTTHandler
+from STT.transformers_stt import TransformersSTTHandler
+from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
 from utils.torch_compile import use_repo_compile_cache
 
@@ -57,7 +58,7 @@ class WhisperSTTHandler(TransformersSTTHandler):
             self.chooser.reset()  # silence's "language" must not become the last good one
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
-        features = self.processor(audio, sampling_rate=RATE, return_tensors="pt").input_features
+        features = self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         features = features.to(self.device, self.dtype)
         if not self.multilingual:
             return self.decode(self.model.generate(features, **self.gen_kwargs)), "en"

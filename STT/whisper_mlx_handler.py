@@ -6,7 +6,6 @@ transcribed in the last good language (as --stt whisper does)."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 
 import mlx.core as mx
@@ -18,23 +17,21 @@ from mlx_whisper.tokenizer import LANGUAGES, get_tokenizer
 
 from STT.base import STTHandler
 from STT.language_choice import LanguageChooser
-from utils.errors import ConfigError
-from utils.hub import locate_pretrained
+from utils.audio import SAMPLE_RATE
+from utils.dtypes import choose_dtype
+from utils.errors import ConfigError, cannot_load
+from utils.hub import model_directory
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "mlx-community/whisper-large-v3-turbo"
-DTYPES = {"float32": mx.float32, "float16": mx.float16}  # mlx-whisper decodes in one of these two
 
 
 def resolve_dtype(name: str):
-    if name == "auto":
-        # half precision on the Apple GPU; MLX's CPU kernels are fastest (and exact) in float32
-        return mx.float16 if mx.default_device().type == mx.gpu else mx.float32
-    try:
-        return DTYPES[name]
-    except KeyError:
-        raise ConfigError(f"unknown --stt_torch_dtype '{name}'; choose auto, {', '.join(DTYPES)}") from None
+    """MLX's dtypes, not torch's: mlx-whisper decodes in float32 or float16 (no bfloat16). auto: half precision on the
+    Apple GPU; MLX's CPU kernels are fastest (and exact) in float32."""
+    auto = mx.float16 if mx.default_device().type == mx.gpu else mx.float32
+    return choose_dtype(name, "--stt_torch_dtype", {"auto": auto, "float32": mx.float32, "float16": mx.float16})
 
 
 def decoding_options(gen_kwargs: dict, dtype) -> decoding.DecodingOptions:
@@ -45,18 +42,6 @@ def decoding_options(gen_kwargs: dict, dtype) -> decoding.DecodingOptions:
         task="transcribe", temperature=gen_kwargs.get("temperature", 0.0), sample_len=gen_kwargs.get("max_new_tokens"),
         without_timestamps=True, fp16=dtype == mx.float16,
     )
-
-
-def model_directory(name: str) -> str:
-    """A local directory holding config.json and weights: `name` itself, or the hub repo's (cached, or downloaded
-    while the hub answers; one line otherwise, instead of minutes of retries)."""
-    where = locate_pretrained(name, "Whisper MLX model", "--stt_model_name")
-    path = where["pretrained_model_name_or_path"]
-    if os.path.isdir(path):
-        return path
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(path, local_files_only=where.get("local_files_only", False))
 
 
 class WhisperMLXSTTHandler(STTHandler):
@@ -79,12 +64,11 @@ class WhisperMLXSTTHandler(STTHandler):
 
     def load(self, name: str):
         try:
-            return load_model(model_directory(name), dtype=self.dtype)
+            return load_model(model_directory(name, "Whisper MLX model", "--stt_model_name"), dtype=self.dtype)
         except ConfigError:
             raise
         except Exception as e:  # missing files, a directory of another model type, hub errors
-            lines = str(e).strip().splitlines()
-            raise ConfigError(f"cannot load Whisper MLX model '{name}': {lines[0] if lines else type(e).__name__}") from e
+            raise cannot_load("Whisper MLX model", name, e) from e
 
     def fixed_language(self, language: str) -> str | None:
         """The language to transcribe in; None: detect it per utterance."""
@@ -100,7 +84,7 @@ class WhisperMLXSTTHandler(STTHandler):
 
     def warmup(self) -> None:
         """The first call builds MLX's kernels: pay for it at start-up, not on the first question."""
-        self.recognize(np.zeros(16000, dtype=np.float32))
+        self.recognize(np.zeros(SAMPLE_RATE, dtype=np.float32))
         if self.chooser is not None:
             self.chooser.reset()  # silence's "language" must not become the last good one
 

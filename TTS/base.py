@@ -6,12 +6,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from utils.audio import blocks, resample, to_int16
-from utils.base_handler import BaseHandler
-from utils.errors import ConfigError
-from utils.messages import AudioOut, Sentence
+from utils.audio import SAMPLE_RATE, blocks, resample, to_int16
+from utils.pipeline.base_handler import BaseHandler
+from utils.pipeline.messages import AudioOut, Sentence
 
-OUTPUT_RATE = 16000
 SETTLE_TIMEOUT_S = 3.0  # beyond --max_turn_silence_ms (at most 2.5 s): the VAD settles turns first
 
 
@@ -49,17 +47,17 @@ class TTSHandler(BaseHandler):
 
 def pcm_blocks(audio: np.ndarray, rate: int, blocksize: int) -> list[bytes]:
     """A whole utterance (float in [-1, 1] at `rate`) -> 16 kHz int16 blocks, the last one zero-padded."""
-    return blocks(to_int16(resample(np.asarray(audio).reshape(-1), rate, OUTPUT_RATE)), blocksize)
+    return blocks(to_int16(resample(np.asarray(audio).reshape(-1), rate, SAMPLE_RATE)), blocksize)
 
 
 def stream_blocks(chunks: Iterable[np.ndarray], rate: int, blocksize: int) -> Iterator[bytes]:
     """Audio arriving in pieces -> 16 kHz int16 blocks, each yielded as soon as it is full; the pieces are
     resampled as one stream (no clicks where they meet) and only the very last block is zero-padded."""
     resampler = None
-    if rate != OUTPUT_RATE:
+    if rate != SAMPLE_RATE:
         import soxr
 
-        resampler = soxr.ResampleStream(rate, OUTPUT_RATE, 1, dtype="float32")
+        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
 
     def convert(chunk: np.ndarray, last: bool) -> np.ndarray:
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
@@ -73,19 +71,3 @@ def stream_blocks(chunks: Iterable[np.ndarray], rate: int, blocksize: int) -> It
             yield pending[start:start + blocksize].tobytes()
         pending = pending[full:]
     yield from blocks(np.concatenate([pending, convert(np.zeros(0, np.float32), last=True)]), blocksize)
-
-
-def torch_dtype(name: str):
-    """'float16' -> torch.float16, or a one-line ConfigError."""
-    import torch
-
-    dtype = getattr(torch, name, None)
-    if not isinstance(dtype, torch.dtype):
-        raise ConfigError(f"unknown --tts_torch_dtype '{name}'; choose float32, float16 or bfloat16")
-    return dtype
-
-
-def cannot_load(what: str, name: str, error: Exception) -> ConfigError:
-    """A loading error as one line (hub errors run to many lines)."""
-    text = str(error).strip()
-    return ConfigError(f"cannot load {what} '{name}': {text.splitlines()[0] if text else type(error).__name__}")

@@ -6,12 +6,11 @@ install beside torch 2.13. Its weights come from the hub (2Noise/ChatTTS) or fro
 from __future__ import annotations
 
 import logging
-import os
 
-from TTS.base import TTSHandler, cannot_load, pcm_blocks, stream_blocks
-from utils.errors import ConfigError
-from utils.hub import locate_pretrained
-from utils.messages import Sentence
+from TTS.base import TTSHandler, pcm_blocks, stream_blocks
+from utils.errors import ConfigError, cannot_load
+from utils.hub import model_directory
+from utils.pipeline.messages import Sentence
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +30,6 @@ def chat_tts_module():
     return ChatTTS
 
 
-def model_directory(name: str) -> str:
-    """`name` itself when it is a directory, else the hub repo's (cached, or downloaded while the hub answers)."""
-    where = locate_pretrained(name, "ChatTTS model", "--tts_model_name")
-    path = where["pretrained_model_name_or_path"]
-    if os.path.isdir(path):
-        return path
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(path, local_files_only=where.get("local_files_only", False))
-
-
 class ChatTTSHandler(TTSHandler):
     def setup(self, config, model=None) -> None:
         """`model`, for tests: an object with ChatTTS.Chat's interface, loaded."""
@@ -53,7 +41,7 @@ class ChatTTSHandler(TTSHandler):
 
     def load(self, name: str):
         chat = chat_tts_module().Chat(logger)
-        folder = model_directory(name)
+        folder = model_directory(name, "ChatTTS model", "--tts_model_name")
         try:
             loaded = chat.load(source="custom", custom_path=folder, device=self.config.device, compile=False)
         except Exception as e:  # a bad device, unreadable weights

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from TTS.base import TTSHandler, cannot_load, pcm_blocks, torch_dtype
+from TTS.base import TTSHandler, pcm_blocks
 from TTS.voices import MMS_LANGUAGES, pick
-from utils.errors import ConfigError
-from utils.messages import Sentence
+from utils.dtypes import torch_dtype
+from utils.errors import ConfigError, cannot_load
+from utils.pipeline.messages import Sentence
 
 try:
     import torch
@@ -25,7 +26,7 @@ DEFAULT_MODEL = "facebook/mms-tts-{lang}"
 class FacebookMMSTTSHandler(TTSHandler):
     def setup(self, config, model=None) -> None:
         self.config = config
-        self.dtype = torch_dtype(config.torch_dtype)
+        self.dtype = torch_dtype(config.torch_dtype, "--tts_torch_dtype")
         self.template = config.model_name or DEFAULT_MODEL
         # VitsModel reads these attributes in forward(): None keeps the model's configured value.
         self.gen_kwargs = {k: v for k, v in config.gen_kwargs.items() if v is not None}

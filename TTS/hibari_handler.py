@@ -6,12 +6,14 @@ import logging
 import numpy as np
 from hibari import Hibari
 
-from TTS.base import OUTPUT_RATE, TTSHandler
-from utils.audio import blocks, resample, to_int16, trim_silence
+from TTS.base import TTSHandler
+from utils.audio import SAMPLE_RATE, blocks, resample, to_int16, trim_silence
 from utils.errors import ConfigError
-from utils.messages import Sentence
+from utils.pipeline.messages import Sentence
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_VOICE = "heart"  # in the package: no download
 
 
 class HibariTTSHandler(TTSHandler):
@@ -20,10 +22,11 @@ class HibariTTSHandler(TTSHandler):
     def setup(self, config, model=None) -> None:
         self.config = config
         if model is None:
+            voice = config.voice or DEFAULT_VOICE
             try:
-                model = Hibari(voice=config.voice, model=config.model_name, threads=config.threads)
+                model = Hibari(voice=voice, model=config.model_name, threads=config.threads)
             except Exception as e:  # unknown voice, missing file, a voice download that cannot happen offline
-                raise ConfigError(f"cannot load the hibari voice '{config.voice}': {e}") from e
+                raise ConfigError(f"cannot load the hibari voice '{voice}': {e}") from e
         self.model = model
         self.warmup()
 
@@ -32,7 +35,7 @@ class HibariTTSHandler(TTSHandler):
 
     def synthesize(self, text: str) -> np.ndarray:
         audio = trim_silence(self.model(text, speed=self.config.speed), self.model.sample_rate)
-        return to_int16(resample(audio, self.model.sample_rate, OUTPUT_RATE))
+        return to_int16(resample(audio, self.model.sample_rate, SAMPLE_RATE))
 
     def speak(self, sentence: Sentence):
         yield from blocks(self.synthesize(sentence.text), self.config.blocksize)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from TTS.base import TTSHandler, cannot_load, pcm_blocks
+from TTS.base import TTSHandler, pcm_blocks
 from TTS.voices import MELO_VOICES, pick
-from utils.errors import ConfigError
-from utils.messages import Sentence
+from utils.errors import ConfigError, cannot_load
+from utils.pipeline.messages import Sentence
 
 logger = logging.getLogger(__name__)
 

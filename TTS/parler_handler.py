@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from TTS.base import TTSHandler, cannot_load, stream_blocks, torch_dtype
+from TTS.base import TTSHandler, stream_blocks
 from TTS.voices import PARLER_SPEAKERS, parler_description, pick
-from utils.errors import ConfigError
-from utils.messages import Sentence
+from utils.dtypes import torch_dtype
+from utils.errors import ConfigError, cannot_load, first_line
+from utils.pipeline.messages import Sentence
 
 # parler-tts logs every load's full sub-configs as warnings (and flash-attention advice on any machine):
 # noise in a pipeline log. Its errors still show.
@@ -53,7 +54,7 @@ class ParlerTTSHandler(TTSHandler):
         self.device = config.device
         name = config.model_name or DEFAULT_MODEL
         try:
-            self.model = ParlerTTSForConditionalGeneration.from_pretrained(name).to(self.device, torch_dtype(config.torch_dtype))
+            self.model = ParlerTTSForConditionalGeneration.from_pretrained(name).to(self.device, torch_dtype(config.torch_dtype, "--tts_torch_dtype"))
             self.prompt_tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as e:
             raise cannot_load("the Parler model", name, e) from e
@@ -76,7 +77,7 @@ class ParlerTTSHandler(TTSHandler):
         try:
             return AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as e:
-            logger.warning("parler: cannot load the description tokenizer %r (%s); using the prompt tokenizer", source, str(e).splitlines()[0])
+            logger.warning("parler: cannot load the description tokenizer %r (%s); using the prompt tokenizer", source, first_line(e))
             return self.prompt_tokenizer
 
     def warmup(self) -> None:

@@ -6,15 +6,14 @@ wheel (installed with --no-deps: only the file is used, none of pipecat's runtim
 """
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
 
+from utils.audio import SAMPLE_RATE as RATE
 from utils.bundled import package_file
-from utils.errors import ConfigError
+from utils.onnx_session import cpu_session
 
-RATE = 16000
 SECONDS = 8  # what the model was trained on: longer is cut from the front, shorter padded in front
 INSTALL_HINT = "pip install --no-deps 'pipecat-ai==1.14.0' (or pass --end_of_turn silence)"
 
@@ -27,19 +26,9 @@ class SmartTurnModel:
     """`probability(audio)` -> P(the turn is complete), for float32 16 kHz audio ending at the pause."""
 
     def __init__(self, path: str | None = None, threads: int = 1) -> None:
-        import onnxruntime
         from transformers import WhisperFeatureExtractor  # numpy only: no torch
 
-        path = path or bundled_model_path()
-        if not os.path.isfile(path):
-            raise ConfigError(f"end-of-turn model not found: {path}")
-        opts = onnxruntime.SessionOptions()
-        opts.inter_op_num_threads = opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = onnxruntime.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # a file that is not an ONNX model
-            raise ConfigError(f"cannot load the end-of-turn model {path}: {str(e).splitlines()[0]}") from None
+        self.session = cpu_session(path or bundled_model_path(), threads, "the end-of-turn model")
         self.features = WhisperFeatureExtractor(chunk_length=SECONDS, feature_size=80, sampling_rate=RATE)
 
     def probability(self, audio: np.ndarray) -> float:

@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 
+from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-RATE = 16000
 DEEPFILTERNET_MODEL = "DeepFilterNet3"
 # noisereduce removes this share of the estimated noise; 1.0 (its default) also ate into espeak speech and
 # raised tiny.en's word error rate on clean speech from 0.04 to 0.25, 0.8 to 0.11 (4 sentences).
@@ -46,7 +46,7 @@ class NoiseReduceEnhancer:
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         if len(audio) < MIN_SAMPLES:
             return audio
-        out = self._reduce(y=audio, sr=RATE, stationary=False, prop_decrease=self.prop_decrease, n_jobs=1)
+        out = self._reduce(y=audio, sr=SAMPLE_RATE, stationary=False, prop_decrease=self.prop_decrease, n_jobs=1)
         return _fit(out, len(audio))
 
 
@@ -78,24 +78,24 @@ class DeepFilterNetEnhancer:
         self.rate = self.state.sr()
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
-        up = self._resample(audio, RATE, self.rate).astype(np.float32)
+        up = self._resample(audio, SAMPLE_RATE, self.rate).astype(np.float32)
         out = self._enhance(self.model, self.state, self._torch.from_numpy(up).unsqueeze(0))
-        return _fit(self._resample(np.asarray(out[0], dtype=np.float32), self.rate, RATE), len(audio))
+        return _fit(self._resample(np.asarray(out[0], dtype=np.float32), self.rate, SAMPLE_RATE), len(audio))
 
 
-def load_enhancer():
+def load_enhancer() -> DeepFilterNetEnhancer | NoiseReduceEnhancer:
     """The best enhancer available offline; a ConfigError naming what to install if there is none."""
     model_dir = deepfilternet_model_dir()
     if model_dir is not None:
         try:
-            enhancer = DeepFilterNetEnhancer(model_dir)
+            deepfilternet = DeepFilterNetEnhancer(model_dir)
             logger.info("audio enhancement: DeepFilterNet (%s)", model_dir)
-            return enhancer
+            return deepfilternet
         except Exception:
             logger.warning("DeepFilterNet did not load from %s; using noisereduce", model_dir, exc_info=True)
     try:
-        enhancer = NoiseReduceEnhancer()
+        noisereduce = NoiseReduceEnhancer()
     except ImportError as e:
         raise ConfigError("--audio_enhancement needs a noise reducer: pip install noisereduce") from e
     logger.info("audio enhancement: noisereduce")
-    return enhancer
+    return noisereduce

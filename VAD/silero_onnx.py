@@ -1,12 +1,12 @@
 """Silero VAD through plain onnxruntime: no torch needed."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from utils.audio import SAMPLE_RATE
 from utils.bundled import package_file
 from utils.errors import ConfigError
+from utils.onnx_session import cpu_session
 
 WINDOW = 512  # samples per call at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window the model expects in front of each window
@@ -21,22 +21,10 @@ class SileroOnnxModel:
     """`reset_states()` and `__call__(window) -> speech probability`, like silero's own OnnxWrapper.
     `fresh()` gives another stream's model: the same (thread-safe) ONNX session, its own state."""
 
-    def __init__(self, path: str | None = None, threads: int = 1, sample_rate: int = 16000, session=None) -> None:
-        if session is not None:
-            self.session, self._sr = session, np.array(sample_rate, dtype=np.int64)
-            self.reset_states()
-            return
-        import onnxruntime
-
-        if sample_rate != 16000:
-            raise ConfigError(f"the VAD works on 16000 Hz audio, not {sample_rate}")
-        path = path or bundled_model_path()
-        if not os.path.isfile(path):
-            raise ConfigError(f"VAD model not found: {path}")
-        opts = onnxruntime.SessionOptions()
-        opts.inter_op_num_threads = opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    def __init__(self, path: str | None = None, threads: int = 1, sample_rate: int = SAMPLE_RATE, session=None) -> None:
+        if sample_rate != SAMPLE_RATE:
+            raise ConfigError(f"the VAD works on {SAMPLE_RATE} Hz audio, not {sample_rate}")
+        self.session = session or cpu_session(path or bundled_model_path(), threads, "VAD model")
         self._sr = np.array(sample_rate, dtype=np.int64)
         self.reset_states()
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from utils.base_handler import BaseHandler
-from utils.messages import AudioFrame, Conversation, SpeechSegment, Turn
+from utils.pipeline.base_handler import BaseHandler
+from utils.pipeline.messages import AudioFrame, Conversation, SpeechSegment, Turn
 from VAD.end_of_turn import SmartTurnModel
 from VAD.enhancement import load_enhancer
 from VAD.silero_onnx import WINDOW, SileroOnnxModel

@@ -1,6 +1,7 @@
 """Command line / JSON -> one clean, frozen config per component.
 
-HfArgumentParser reads one dataclass per component; each value is then checked against its field's type and
+The settings come from flags, from a JSON file of flag names to values (a preset), or from both: the file first,
+then flags that override its values. HfArgumentParser reads one dataclass per component; each value is then checked against its field's type and
 bounds (validation.py). The reference project's names are accepted and moved onto ours (reference_flags.py).
 Prefixes (`stt_`, `lm_`, `tts_`) are stripped here, once, and `<prefix>gen_<name>` fields are gathered into that
 component's `gen_kwargs`.
@@ -12,7 +13,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, fields, make_dataclass, replace
-from typing import Any, Callable
+from typing import AbstractSet, Any, Callable
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "PyTorch was not found" banner on a torch-less install
 from transformers import HfArgumentParser  # noqa: E402
@@ -23,12 +24,13 @@ import TTS  # noqa: E402
 from arguments_classes.local_audio_arguments import LocalAudioArguments  # noqa: E402
 from arguments_classes.module_arguments import ModuleArguments  # noqa: E402
 from arguments_classes.reference_flags import reference_arguments, translate  # noqa: E402
+from arguments_classes.reference_names import REFERENCE_NAMES  # noqa: E402
 from arguments_classes.socket_arguments import SocketReceiverArguments, SocketSenderArguments  # noqa: E402
-from arguments_classes.validation import checked  # noqa: E402
 from arguments_classes.vad_arguments import VADHandlerArguments  # noqa: E402
+from arguments_classes.validation import checked  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
 from utils.logging_setup import setup_logging  # noqa: E402
-from utils.registry import Backend, choose  # noqa: E402
+from utils.pipeline.registry import Backend, choose  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,13 @@ BASE_CLASSES = [ModuleArguments, SocketReceiverArguments, SocketSenderArguments,
 # hibari, not the reference's melo: MeloTTS does not install from PyPI, hibari installs everywhere and runs offline.
 MAC_SETTINGS = {"device": "mps", "mode": "local", "stt": "moonshine", "llm": "mlx-lm", "tts": "hibari"}
 
+# The one key of a JSON config that is not a setting: a description of the file (a string or a list of lines),
+# skipped by the parser. JSON has no comments.
+COMMENT_KEY = "_comment"
+
+DESCRIPTION = ("Settings come from these flags, or from a JSON file of flag names to values given first (a preset: "
+               "presets/*.json); flags after the file override its values, e.g. "
+               "python3 s2s_pipeline.py presets/gpu-server.json --recv_host 0.0.0.0. README.md, 'Presets', lists them.")
 EPILOG = ("The flags of the reference speech-to-speech project (--lm_gen_max_new_tokens, --mlx_lm_model_name, "
           "--open_api_chat_size, --chat_tts_device...) are accepted too and set the settings above: README.md, "
           "'Reference flags', maps each one.")
@@ -53,10 +62,12 @@ def our_classes() -> list[type]:
 
 
 ReferenceArguments = reference_arguments(our_classes())
-STAGE_OF_BACKEND = {name: stage for stage, registry in STAGES.items() for name in registry}
+# The stage a reference per-backend name belongs to. open_api serves every stage here, but the reference's
+# open_api (open_api_chat_size...) is its language model.
+STAGE_OF_BACKEND = {**{name: stage for stage, registry in STAGES.items() for name in registry}, "open_api": "llm"}
 
 
-def argument_classes() -> list[type]:
+def argument_classes() -> list[Any]:  # dataclasses (HfArgumentParser's DataClassType)
     return our_classes() + [ReferenceArguments]
 
 
@@ -94,15 +105,21 @@ def json_key(name: str) -> str:
 
 
 def parse_arguments(argv: list[str]) -> PipelineConfig:
+    """`argv`: flags, or a JSON config file then flags that override its values."""
     # Abbreviations off: a shortened or mistyped flag must not silently set a neighbouring one.
-    parser = Parser(argument_classes(), allow_abbrev=False, epilog=EPILOG)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        parsed, explicit = _parse_json(parser, argv[0])
-        source, show = f"config file {argv[0]}", json_key
-    else:
-        parsed, explicit = _parse_flags(parser, argv)
-        source, show = None, flag
-    return build_config([checked(obj, source) for obj in parsed], explicit, show)
+    parser = Parser(argument_classes(), allow_abbrev=False, description=DESCRIPTION, epilog=EPILOG)
+    path, flags = (argv[0], argv[1:]) if argv and argv[0].endswith(".json") else (None, argv)
+    from_flags, given = _parse_flags(parser, flags)
+    from_flags = [checked(obj) for obj in from_flags]
+    if path is None:
+        return build_config(from_flags, given, flag)
+    data = _read_json(path)
+    from_file = [checked(obj, f"config file {path}") for obj in parser.parse_dict(data, allow_extra_keys=False)]
+    # the file's values, then each flag's on top; a name is shown as the user wrote it: --flag or "key"
+    merged = [replace(file_obj, **{f.name: getattr(flag_obj, f.name) for f in fields(flag_obj) if f.name in given})
+              for file_obj, flag_obj in zip(from_file, from_flags)]
+    return build_config(merged, set(data) | given, lambda name: flag(name) if name in given else json_key(name),
+                        set(data) - given)
 
 
 def _parse_flags(parser: Parser, argv: list[str]):
@@ -111,11 +128,12 @@ def _parse_flags(parser: Parser, argv: list[str]):
     if remaining:
         names = [o for o, dest in dests.items() if o == f"--{dest}"]  # not --the-hyphenated-one, --no_<flag>, aliases
         raise ConfigError(unknown("flag", [a.split("=")[0] for a in remaining if a.startswith("-")], names, flag_as_typed)
-                          or f"unexpected argument '{remaining[0]}' (a JSON config file must be the only argument)")
+                          or f"unexpected argument '{remaining[0]}' (a JSON config file comes first, before any flag)")
     return parsed, {dests[a.split("=")[0]] for a in argv if a.split("=")[0] in dests}
 
 
-def _parse_json(parser: Parser, path: str):
+def _read_json(path: str) -> dict[str, Any]:
+    """The settings of a JSON config file, checked to be known names; its COMMENT_KEY dropped."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -125,11 +143,14 @@ def _parse_json(parser: Parser, path: str):
         raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a JSON object of flag names to values")
+    comment = data.pop(COMMENT_KEY, "")
+    if not (isinstance(comment, str) or isinstance(comment, list) and all(isinstance(line, str) for line in comment)):
+        raise ConfigError(f'config file {path}: {json_key(COMMENT_KEY)} must be a string or a list of strings')
     names = [f.name for cls in argument_classes() for f in fields(cls)]
     problem = unknown("key", [k for k in data if k not in names], names, json_key)
     if problem:
         raise ConfigError(f"config file {path}: {problem}")
-    return parser.parse_dict(data, allow_extra_keys=False), set(data)
+    return data
 
 
 def unknown(what: str, given: list[str], known: list[str], show: Callable[[str], str]) -> str | None:
@@ -144,7 +165,10 @@ def unknown(what: str, given: list[str], known: list[str], show: Callable[[str],
     return f"unknown {what}{'s' if len(given) > 1 else ''}: {', '.join(described)}; {lists}"
 
 
-def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag) -> PipelineConfig:
+def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
+                 from_file: AbstractSet[str] = frozenset()) -> PipelineConfig:
+    """`explicit`: the names given (in a file or as flags); `from_file`: those given in a config file only, which
+    lose to a flag that sets the same setting under another name (a reference name for it, or ours for theirs)."""
     by_class = {type(obj): obj for obj in parsed}
     module = by_class[ModuleArguments]
     if module.local_mac_optimal_settings:
@@ -155,6 +179,7 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag) 
         raise ConfigError(f"unknown --mode '{module.mode}'; choose socket or local")
 
     backends = {stage: choose(registry, getattr(module, stage), f"--{stage}") for stage, registry in STAGES.items()}
+    explicit = explicit - overridden(from_file, explicit - from_file, backends)
     by_class, explicit = apply_reference_names(by_class, explicit, backends, show, module.log_level)
     stages = {
         stage: (backend, component_config(*[by_class[c] for c in classes_of(backend)], prefix=backend.prefix,
@@ -164,6 +189,9 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag) 
     history_format = getattr(stages["llm"][1], "history_format", "system")
     if history_format not in ("system", "messages"):
         raise ConfigError(f"unknown --history_format '{history_format}'; choose system or messages")
+    end_of_turn = by_class[VADHandlerArguments].end_of_turn
+    if end_of_turn not in ("smart-turn", "silence"):
+        raise ConfigError(f"unknown --end_of_turn '{end_of_turn}'; choose smart-turn or silence")
     return PipelineConfig(
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),
@@ -172,6 +200,22 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag) 
         vad=component_config(by_class[VADHandlerArguments]),
         **stages,
     )
+
+
+def overridden(from_file: AbstractSet[str], from_flags: set[str], backends: dict[str, Backend]) -> set[str]:
+    """The file's names whose setting a flag sets too: the flag wins, so they count as not given."""
+    chosen = {stage: backend.name for stage, backend in backends.items()}
+
+    def setting(name: str) -> str | None:
+        ref = REFERENCE_NAMES.get(name)
+        if ref is None:
+            return name
+        if ref.backend is not None and chosen.get(STAGE_OF_BACKEND.get(ref.backend, "")) != ref.backend:
+            return None  # a per-backend name of a backend not chosen sets nothing
+        return ref.ours or name
+
+    set_by_flags = {setting(name) for name in from_flags} - {None}
+    return {name for name in from_file if setting(name) in set_by_flags}
 
 
 def apply_reference_names(by_class: dict, explicit: set[str], backends: dict[str, Backend], show, log_level: str):
@@ -194,21 +238,22 @@ def apply_reference_names(by_class: dict, explicit: set[str], backends: dict[str
 
 
 def unread(explicit: set[str], backends: dict[str, Backend], show) -> list[tuple[str, str]]:
-    """(name, why) of our settings that were given but belong only to backends other than their stage's chosen one."""
+    """(name, why) of our settings that were given but belong only to backends other than their stage's chosen one,
+    or that the chosen one ignores (Backend.ignores)."""
     owner = {f.name: cls for cls in our_classes() for f in fields(cls)}
     notes = []
     for stage, registry in STAGES.items():
         stage_classes = {c for backend in registry.values() for c in classes_of(backend)}
         chosen = backends[stage]
         notes += [(show(name), f"not read by --{stage} {chosen.name}") for name in sorted(explicit)
-                  if owner.get(name) in stage_classes and owner[name] not in classes_of(chosen)]
+                  if owner.get(name) in stage_classes and owner[name] not in classes_of(chosen) or name in chosen.ignores]
     return notes
 
 
 _config_classes: dict[tuple[type, ...], type] = {}
 
 
-def component_config(*args, prefix: str = "", device: str | None = None, explicit: set[str] = frozenset()):
+def component_config(*args, prefix: str = "", device: str | None = None, explicit: AbstractSet[str] = frozenset()):
     """One frozen config from one or more parsed dataclasses: `prefix` stripped, gen fields gathered into
     `gen_kwargs`, and the global --device applied where the component's own device flag was not given."""
     values: dict[str, Any] = {}

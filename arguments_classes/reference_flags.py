@@ -40,7 +40,7 @@ def translate(settings: dict[str, Any], given: set[str], chosen: dict[str, str],
     applicable, no_effect = [], []
     for name in (n for n in REFERENCE_NAMES if n in given):
         ref = REFERENCE_NAMES[name]
-        stage = stage_of.get(ref.backend)
+        stage = stage_of.get(ref.backend) if ref.backend is not None else None
         if stage is not None and chosen[stage] != ref.backend:
             no_effect.append((show(name), f"for --{stage} {ref.backend}; chosen: {chosen[stage]}"))
         else:
@@ -62,6 +62,7 @@ def move_values(names: list[str], settings: dict[str, Any], given: set[str], sho
     # stage-wide names first, so that a per-backend name given beside one overrides it
     for name in sorted(names, key=lambda n: REFERENCE_NAMES[n].backend is not None):
         value, ours = settings[name], REFERENCE_NAMES[name].ours
+        assert ours is not None  # `names` set one of ours
         if ours in given:
             if settings[ours] != value:
                 warnings.append(f"{show(ours)} {show_value(settings[ours])} and {show(name)} {show_value(value)} both given: "

@@ -1,8 +1,8 @@
 """Fields every backend of a stage shares (HfArgumentParser allows each flag name once)."""
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Annotated, Optional
 
-from arguments_classes.validation import NonNegativeFloat, NonNegativeInt, PositiveInt
+from arguments_classes.validation import NonNegativeFloat, NonNegativeInt, PositiveInt, Range
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful and friendly voice assistant. Answer in one or two short spoken sentences, "
@@ -13,7 +13,7 @@ DEFAULT_SYSTEM_PROMPT = (
 @dataclass
 class STTArguments:
     stt_model_name: Optional[str] = field(
-        default=None, metadata={"help": "Model directory or hub name for the chosen STT backend; default: the backend's own (faster-whisper: tiny.en bundled, offline; whisper: openai/whisper-small; moonshine: UsefulSensors/moonshine-base, both need the hub or its cache)."}
+        default=None, metadata={"help": "Model directory or hub name for the chosen STT backend; default: the backend's own (faster-whisper: tiny.en bundled, offline; whisper: openai/whisper-small; moonshine: UsefulSensors/moonshine-base, both need the hub or its cache; open_api: whisper-1)."}
     )
     stt_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda', 'mps' or 'auto'."})
     language: str = field(default="en", metadata={"help": "Language code of the user's speech, or 'auto' to detect it."})
@@ -50,7 +50,12 @@ class LLMArguments:
 @dataclass
 class TTSArguments:
     tts_model_name: Optional[str] = field(default=None, metadata={"help": "Model file, directory or name for the chosen TTS backend; default: the backend's own."})
-    tts_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'."})
+    tts_device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda' or 'mps'; parler, melo, facebook-mms, chat-tts (hibari runs on the CPU; open_api on its server)."})
     tts_torch_dtype: str = field(default="float32", metadata={"help": "torch backends (parler, facebook-mms): float32, float16 or bfloat16."})
-    tts_language: str = field(default="en", metadata={"help": "Language spoken when a sentence carries none (the STT's language picks the voice otherwise)."})
+    tts_language: str = field(default="en", metadata={"help": "parler, melo, facebook-mms: the voice's language when a sentence carries none (the STT's language picks the voice otherwise); hibari and open_api have one voice (--tts_voice) whatever the language."})
     tts_blocksize: PositiveInt = field(default=512, metadata={"help": "Samples per audio block sent (512 at 16 kHz = 32 ms)."})
+    # hibari and open_api both have a named voice and a speaking rate.
+    tts_voice: Optional[str] = field(
+        default=None, metadata={"help": "hibari, open_api: the voice; default: the backend's own (hibari: 'heart', in the package; open_api: 'alloy')."}
+    )
+    tts_speed: Annotated[float, Range(0.5, 2.0)] = field(default=1.0, metadata={"help": "hibari, open_api: speaking rate, 0.5 to 2.0."})

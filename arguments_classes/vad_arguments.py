@@ -1,13 +1,15 @@
 from dataclasses import dataclass, field
 from typing import Annotated, Optional
 
-from arguments_classes.validation import Range, Fraction, NonNegativeInt, PositiveFloat, PositiveInt
+from arguments_classes.validation import Fraction, NonNegativeInt, Only, PositiveFloat, Range
+from utils.audio import SAMPLE_RATE
 
 
 @dataclass
 class VADHandlerArguments:
     thresh: Fraction = field(default=0.3, metadata={"help": "Speech probability above which a 32 ms window counts as speech."})
-    sample_rate: PositiveInt = field(default=16000, metadata={"help": "Sample rate of the incoming audio (Silero supports 16000)."})
+    sample_rate: Annotated[int, Only(SAMPLE_RATE, "the audio in and out is 16 kHz mono int16: resample it first")] = field(
+        default=SAMPLE_RATE, metadata={"help": "Sample rate of the incoming audio: 16000 only (the protocol's, Silero's and Whisper's)."})
     min_silence_ms: NonNegativeInt = field(default=300, metadata={"help": "Silence that ends an utterance, in ms."})
     min_speech_ms: NonNegativeInt = field(default=500, metadata={"help": "Shorter utterances are skipped, in ms."})
     max_speech_ms: PositiveFloat = field(default=float("inf"), metadata={"help": "Longer utterances are skipped, in ms."})

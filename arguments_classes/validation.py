@@ -37,6 +37,17 @@ class Range:
         return None
 
 
+@dataclass(frozen=True)
+class Only:
+    """The one value a setting accepts (the flag exists for the reference project's configs), and why."""
+
+    value: Any
+    why: str
+
+    def problem(self, value) -> str | None:
+        return None if value == self.value else f"must be {self.value} ({self.why})"
+
+
 Port = Annotated[int, Range(1, 65535)]
 PositiveInt = Annotated[int, Range(min=1)]
 NonNegativeInt = Annotated[int, Range(min=0)]
@@ -69,12 +80,12 @@ def checked(obj, source: str | None = None):
     return replace(obj, **floats) if floats else obj
 
 
-def describe(hint) -> tuple[Any, bool, list[Range]]:
+def describe(hint) -> tuple[Any, bool, list[Range | Only]]:
     """(base type, whether None is allowed, declared bounds) of an annotation such as Optional[PositiveInt]."""
     optional, bounds = False, []
     while True:
         if get_origin(hint) is Annotated:
-            bounds += [m for m in hint.__metadata__ if isinstance(m, Range)]
+            bounds += [m for m in hint.__metadata__ if isinstance(m, (Range, Only))]
             hint = hint.__origin__
         elif get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint):
             optional = True

@@ -30,7 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.questions import (  # noqa: E402
-    QUESTIONS_FILE, Question, answered_right, load_questions, sounds_spanish, spanish_word_count,
+    QUESTIONS_FILE,
+    Question,
+    answered_right,
+    load_questions,
+    sounds_spanish,
+    spanish_word_count,
 )
 from benchmarks.report import TURN_BUCKETS  # noqa: E402
 
@@ -125,7 +130,7 @@ def load_llm(flags: list[str]):
 
 
 def reply_to(handler, conversation, text: str, language: str) -> str:
-    from utils.messages import Transcript, Turn
+    from utils.pipeline.messages import Transcript, Turn
 
     # A confirmed turn, as the VAD confirms one: the handler records the exchange in the history when the reply ends.
     turn = Turn(conversation, speech_end=time.monotonic())
@@ -135,7 +140,7 @@ def reply_to(handler, conversation, text: str, language: str) -> str:
 def ask_all(handler, questions: list[Question], spanish: Question | None = SPANISH,
             orders: int = 1) -> tuple[list[Answer], list[Answer]]:
     """The facts asked fresh, and every conversation's turns one after the other (`orders` conversations)."""
-    from utils.messages import Conversation
+    from utils.pipeline.messages import Conversation
 
     fresh = [answer(q, 1, "en", reply_to(handler, Conversation(), q.text, "en")) for q in questions if q.is_fact]
     late = []

@@ -45,8 +45,17 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.latency import (  # noqa: E402
-    CONVERSATION_REPLY_IDLE_S, CONVERSATION_REPLY_WAIT_S, LEAD_SILENCE_S, PAUSE_S, QUESTIONS_FILE, REPLY_IDLE_S,
-    machine, read_metrics, spoken_questions, with_bench_flags, with_lead,
+    CONVERSATION_REPLY_IDLE_S,
+    CONVERSATION_REPLY_WAIT_S,
+    LEAD_SILENCE_S,
+    PAUSE_S,
+    QUESTIONS_FILE,
+    REPLY_IDLE_S,
+    machine,
+    read_metrics,
+    spoken_questions,
+    with_bench_flags,
+    with_lead,
 )
 from benchmarks.measures import RATE, first_voice_s, median, percentile  # noqa: E402
 from benchmarks.server import ServerError, ServerProcess  # noqa: E402

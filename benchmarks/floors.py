@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from benchmarks.measures import RATE, voiced_span
-from utils.messages import Conversation, Sentence, SpeechSegment, Transcript, Turn
-from LLM.streaming import FIRST_PHRASE_WORDS
+from LLM.base import FIRST_PHRASE_WORDS
+from utils.pipeline.messages import Conversation, Sentence, SpeechSegment, Transcript, Turn
 from utils.sentences import SentenceSplitter
 from VAD.silero_onnx import WINDOW
 

@@ -39,8 +39,16 @@ from benchmarks.floors import StageRunner, start_wait_s, vad_wait_s  # noqa: E40
 from benchmarks.measures import RATE, first_voice_s, voiced_span, word_error_rate  # noqa: E402
 from benchmarks.questions import QUESTIONS_FILE, load_questions  # noqa: E402
 from benchmarks.report import (  # noqa: E402
-    TurnResult, format_marks_table, format_questions, format_table, format_turn_table, format_turns, marks_by_bucket,
-    match_marks, summarize, summarize_turns,
+    TurnResult,
+    format_marks_table,
+    format_questions,
+    format_table,
+    format_turn_table,
+    format_turns,
+    marks_by_bucket,
+    match_marks,
+    summarize,
+    summarize_turns,
 )
 from benchmarks.server import ServerError, ServerProcess, free_port  # noqa: E402
 

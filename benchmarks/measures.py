@@ -6,8 +6,9 @@ from typing import Sequence
 
 import numpy as np
 
-RATE = 16000
-BYTES_PER_SAMPLE = 2
+from utils.audio import BYTES_PER_SAMPLE
+from utils.audio import SAMPLE_RATE as RATE
+
 SILENCE_THRESHOLD = 328  # |int16 sample| at or below this (-40 dBFS) counts as silence
 
 

@@ -9,7 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def http_service(command: list[str], health_url: str, log_path: str | Path, start_timeout_s: float = 120.0,
+                 poll_s: float = 0.5) -> Iterator[subprocess.Popen]:
+    """Another program's HTTP server (llama.cpp's, faster-whisper-server...) as a child process, its output in
+    `log_path` (a file: nobody reads a pipe while it serves, and a full one would block it). Yields once
+    `health_url` answers; terminated on leaving. ServerError with the log's end if it does not start in time."""
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + start_timeout_s
+            while True:
+                try:
+                    urllib.request.urlopen(health_url, timeout=2).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        tail = Path(log_path).read_text(encoding="utf-8", errors="replace")[-2000:]
+                        raise ServerError(f"{' '.join(command[:3])} did not start: {tail}") from None
+                    time.sleep(poll_s)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 class ServerProcess:

@@ -5,7 +5,7 @@
 
 Each question of benchmarks/questions.txt plus a few more, spoken by espeak-ng and by hibari, with 200 ms of
 silence on each side (as the VAD cuts it), transcribed by the bundled tiny.en: once with faster-whisper's
-own transcribe() (30 s window), and once per pad through STT.whisper_window.ShortWindowTranscriber.
+own transcribe() (30 s window), and once per pad through STT.faster_whisper_window.ShortWindowTranscriber.
 """
 from __future__ import annotations
 
@@ -30,9 +30,8 @@ MORE = [
 
 
 def utterances():
-    from tests.speech import espeak, hibari
-
     from benchmarks.questions import load_questions
+    from tests.speech import espeak, hibari
 
     questions = [q.text for q in load_questions()]
     pad = np.zeros(3200, np.float32)
@@ -50,7 +49,7 @@ def main() -> int:
     from faster_whisper import WhisperModel
 
     from STT.faster_whisper_handler import bundled_model_path
-    from STT.whisper_window import ShortWindowTranscriber
+    from STT.faster_whisper_window import ShortWindowTranscriber
 
     model = WhisperModel(bundled_model_path(), device="cpu", compute_type="int8", cpu_threads=2)
     data = list(utterances())

@@ -9,12 +9,13 @@ import time
 
 from connections import handshake
 from connections.listening_socket import ACCEPT_POLL_S
-from utils.messages import AudioFrame, Conversation
+from connections.reply_sink import ReplySink
+from utils.audio import BYTES_PER_SECOND
 from utils.metrics import TurnMetrics
+from utils.pipeline.messages import AudioFrame, Conversation
 
 logger = logging.getLogger(__name__)
 
-BYTES_PER_SECOND = 32000  # 16 kHz int16 mono
 BURST_S = 5.0  # audio a client may send ahead of real time (a file streamed fast, a network hiccup)
 OUTBOX_BLOCKS = 1000  # ~32 s of reply audio waiting for a slow client; past that it is not reading
 SEND_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped instead of blocking its writer
@@ -49,7 +50,8 @@ class ClientSession:
         self.outbox: queue.Queue = queue.Queue(OUTBOX_BLOCKS)
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self.dropped_input = 0
+        self.dropped_input = 0  # chunks
+        self.admitted_bytes = 0  # audio let into the pipeline
         self._reader = threading.Thread(target=self._read, name=f"client-{self.conversation.id}-in", daemon=True)
 
     @property
@@ -77,7 +79,7 @@ class ClientSession:
                 conn.close()
                 return
             self._send_conn = conn
-        threading.Thread(target=self._write, name=f"client-{self.id}-out", daemon=True).start()
+        threading.Thread(target=self._write, args=(conn,), name=f"client-{self.id}-out", daemon=True).start()
 
     def quiet_for(self, now: float | None = None) -> float:
         """Seconds since the client last streamed audio or heard a reply: how idle it is."""
@@ -110,7 +112,6 @@ class ClientSession:
     def _read(self) -> None:
         conn = self._recv_conn
         conn.settimeout(ACCEPT_POLL_S)
-        received = 0
         window_start, window_bytes = self.created, 0
         reason = "disconnected"
         try:
@@ -133,12 +134,13 @@ class ClientSession:
                     continue
                 if not data:
                     break
-                received += len(data)
-                if received > (now - self.created + BURST_S) * BYTES_PER_SECOND:
+                # only what is let in counts: a past flood's dropped excess is not held against later audio
+                if self.admitted_bytes + len(data) > (now - self.created + BURST_S) * BYTES_PER_SECOND:
                     self._drop_input("sends faster than real time")
                     continue
                 try:
                     self._input_queue.put_nowait(AudioFrame(data, self.conversation))
+                    self.admitted_bytes += len(data)
                 except queue.Full:
                     self._drop_input("the input queue is full")
         except OSError as e:
@@ -153,8 +155,8 @@ class ClientSession:
 
     # --- the writer thread ---
 
-    def _write(self) -> None:
-        conn = self._send_conn
+    def _write(self, conn: socket.socket) -> None:
+        sink = ReplySink(lambda pcm: self._send_pcm(conn, pcm), self._metrics)
         reason = None
         try:
             conn.settimeout(SEND_TIMEOUT_S)
@@ -163,13 +165,7 @@ class ClientSession:
                     item = self.outbox.get(timeout=ACCEPT_POLL_S)
                 except queue.Empty:
                     continue
-                if item.pcm:
-                    conn.sendall(item.pcm)
-                    now = time.monotonic()
-                    self._reply_played_until = max(self._reply_played_until, now) + len(item.pcm) / BYTES_PER_SECOND
-                    self._metrics.audio_sent(item.turn)
-                if item.last:
-                    self._metrics.turn_done(item.turn)
+                sink.deliver(item)
         except socket.timeout:
             reason = f"took no reply audio for {SEND_TIMEOUT_S:.0f} s"
         except OSError as e:
@@ -177,6 +173,10 @@ class ClientSession:
         finally:
             if reason and not self.closed:
                 self.close(reason)
+
+    def _send_pcm(self, conn: socket.socket, pcm: bytes) -> None:
+        conn.sendall(pcm)
+        self._reply_played_until = max(self._reply_played_until, time.monotonic()) + len(pcm) / BYTES_PER_SECOND
 
     def send(self, item) -> None:
         """Queue reply audio for the writer; a client that stopped reading is dropped, not waited for."""

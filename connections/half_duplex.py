@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import queue
 
-RATE = 16000
-BYTES_PER_SAMPLE = 2
+from utils.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
 
 
 class SpeakerBuffer:
@@ -16,7 +15,7 @@ class SpeakerBuffer:
     """
 
     def __init__(self, max_blocks: int) -> None:
-        self._blocks: queue.Queue[bytes] = queue.Queue(max_blocks)
+        self._blocks: queue.Queue[bytes] = queue.Queue(max_blocks)  # 0: no bound
         self._pending = bytearray()  # owned by the callback: bytes taken from the queue, not yet played
         self.sounding_until = float("-inf")  # when the last sample handed to the device will have been heard
 
@@ -24,7 +23,7 @@ class SpeakerBuffer:
         return not self._blocks.full()
 
     def push(self, pcm: bytes) -> None:
-        self._blocks.put_nowait(pcm)  # callers check has_room(); only this thread pushes
+        self._blocks.put_nowait(pcm)  # bounded: callers check has_room(); only this thread pushes
 
     @property
     def busy(self) -> bool:
@@ -44,10 +43,17 @@ class SpeakerBuffer:
         if n:
             outdata[:n] = self._pending[:n]
             del self._pending[:n]
-            self.sounding_until = now + output_delay_s + n / BYTES_PER_SAMPLE / RATE
+            self.sounding_until = now + output_delay_s + n / BYTES_PER_SAMPLE / SAMPLE_RATE
         if n < need:
             outdata[n:need] = bytes(need - n)
         return n
+
+
+def dac_delay(time_info, fallback_s: float) -> float:
+    """From an output callback to the moment its first sample is heard: PortAudio's DAC time, or `fallback_s`
+    (the stream's latency) where the host API reports none."""
+    delay = time_info.outputBufferDacTime - time_info.currentTime
+    return delay if delay > 0 else fallback_s
 
 
 class HalfDuplexGate:

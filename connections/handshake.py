@@ -8,6 +8,9 @@ process cannot guess it and take the reply.
 When the server refuses or ends a conversation it writes a notice before closing the audio connection:
 `S2S0` + a little-endian uint32 length + that many bytes of UTF-8 reason. Classic clients, which never read
 their audio connection, simply see it closed.
+
+Both sides live here: the server writes with `token` and `send_notice` and checks with `parse`; a client
+(listen_and_play.py) reads with `read_token` and `read_notice`.
 """
 from __future__ import annotations
 
@@ -57,26 +60,45 @@ def send_notice(conn: socket.socket, reason: str) -> None:
         pass
 
 
+class Refused(Exception):
+    """The server wrote a close notice instead of a token: the reason is the message."""
+
+
+def read_token(sock: socket.socket, wait_s: float = 1.0) -> bytes:
+    """A client's first read on its audio connection: the token to send first thing on its reply connection (b""
+    from a server that writes none: then the server pairs by arrival). A close notice raises Refused."""
+    data = bytearray()
+    _read_into(sock, data, TOKEN_SIZE, time.monotonic() + wait_s)
+    if data.startswith(NOTICE_MAGIC):
+        raise Refused(read_notice(sock, bytes(data), wait_s) or "refused")
+    return bytes(data) if parse(bytes(data)) is not None else b""
+
+
 def read_notice(sock: socket.socket, head: bytes = b"", wait_s: float = 0.5) -> str | None:
     """The reason in a close notice on `sock` (its first bytes may already be read into `head`), or None."""
     data = bytearray(head)
     deadline = time.monotonic() + wait_s
-    while True:
-        if len(data) >= TOKEN_SIZE:
-            if not data.startswith(NOTICE_MAGIC):
-                return None
-            length = min(struct.unpack("<I", bytes(data[4:8]))[0], MAX_REASON_BYTES)
-            if len(data) >= TOKEN_SIZE + length:
-                return bytes(data[TOKEN_SIZE:TOKEN_SIZE + length]).decode("utf-8", "replace")
+    if not _read_into(sock, data, TOKEN_SIZE, deadline) or not data.startswith(NOTICE_MAGIC):
+        return None
+    length = min(struct.unpack("<I", bytes(data[len(NOTICE_MAGIC):TOKEN_SIZE]))[0], MAX_REASON_BYTES)
+    if not _read_into(sock, data, TOKEN_SIZE + length, deadline):
+        return None
+    return bytes(data[TOKEN_SIZE:TOKEN_SIZE + length]).decode("utf-8", "replace")
+
+
+def _read_into(sock: socket.socket, data: bytearray, size: int, deadline: float) -> bool:
+    """Read from `sock` until `data` holds `size` bytes; False if the deadline or the end of the connection comes first."""
+    while len(data) < size:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
-            return None
+            return False
         try:
-            chunk = sock.recv(4096)
+            chunk = sock.recv(size - len(data))
         except (socket.timeout, BlockingIOError, InterruptedError):
             continue
         except OSError:
-            return None
+            return False
         if not chunk:
-            return None
+            return False
         data.extend(chunk)
+    return True

@@ -10,12 +10,14 @@ import queue
 import threading
 import time
 
-from connections.half_duplex import RATE, HalfDuplexGate, SpeakerBuffer
+from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
 from connections.mic_level import MicLevelMonitor
-from utils.base_handler import put_until_stopped
+from connections.reply_sink import ReplySink
+from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
-from utils.messages import END, AudioFrame, Conversation
 from utils.metrics import TurnMetrics
+from utils.pipeline.base_handler import put_until_stopped
+from utils.pipeline.messages import END, AudioFrame, Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +81,13 @@ class LocalAudioStreamer:
         self.stop_event = stop_event
         self.queue_out = queue_out
         self.queue_in = queue_in
-        self.metrics = metrics
         self.conversation = Conversation()
         self.should_listen = self.conversation.should_listen  # cleared by the VAD, set again by the TTS
-        block_s = config.blocksize / RATE
+        block_s = config.blocksize / SAMPLE_RATE
         self.speaker = SpeakerBuffer(max_blocks=max(1, int(SPEAKER_AHEAD_S / block_s)))
+        self.sink = ReplySink(self.speaker.push, metrics)
         self.gate = HalfDuplexGate(self.speaker, tail_s=config.playback_tail_ms / 1000, margin_s=block_s)
-        self.levels = MicLevelMonitor(RATE)
+        self.levels = MicLevelMonitor(SAMPLE_RATE)
         self._mic: queue.Queue[tuple[float, bytes]] = queue.Queue(MIC_QUEUE_BLOCKS)
         self._mic_dropped = 0
         self._xruns = 0  # over/underflows PortAudio reported to a callback
@@ -99,7 +101,7 @@ class LocalAudioStreamer:
                                                  ("output", sd.RawOutputStream, self._on_output)):
                 device = pick_device(sd, getattr(config, f"{kind}_device"), kind)
                 try:
-                    streams.append(stream_class(samplerate=RATE, channels=1, dtype="int16", blocksize=config.blocksize,
+                    streams.append(stream_class(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=config.blocksize,
                                                 device=device, callback=callback))
                 except (sd.PortAudioError, ValueError) as e:
                     what = KINDS[kind][0]
@@ -126,8 +128,7 @@ class LocalAudioStreamer:
     def _on_output(self, outdata, frames, time_info, status) -> None:
         if status:
             self._xruns += 1
-        delay = time_info.outputBufferDacTime - time_info.currentTime
-        self.speaker.fill(outdata, time.monotonic(), delay if delay > 0 else self._output.latency)
+        self.speaker.fill(outdata, time.monotonic(), dac_delay(time_info, self._output.latency))
 
     # --- the streamer's thread ---
 
@@ -160,11 +161,7 @@ class LocalAudioStreamer:
                 return True
             if item is END:
                 return False
-            if item.pcm:
-                self.speaker.push(item.pcm)
-                self.metrics.audio_sent(item.turn)
-            if item.last:
-                self.metrics.turn_done(item.turn)
+            self.sink.deliver(item)
         return True
 
     def _take_mic(self) -> None:

@@ -5,6 +5,8 @@ from collections import deque
 
 import numpy as np
 
+from utils.audio import SAMPLE_RATE
+
 SILENT_PEAK = 33  # about -60 dBFS: below this a block carries no usable speech
 CLIP_PEAK = 32700  # within 0.2 % of full scale
 
@@ -17,7 +19,7 @@ class MicLevelMonitor:
     every `repeat_s`.
     """
 
-    def __init__(self, rate: int = 16000, silent_s: float = 10.0, clip_blocks: int = 3, clip_window_s: float = 3.0,
+    def __init__(self, rate: int = SAMPLE_RATE, silent_s: float = 10.0, clip_blocks: int = 3, clip_window_s: float = 3.0,
                  repeat_s: float = 30.0) -> None:
         self.rate = rate
         self.silent_s = silent_s

@@ -16,6 +16,7 @@ reason rather than guessed. Nobody ever receives another client's reply.
 """
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,18 +25,25 @@ AMBIGUOUS_WAIT_S = 3.0  # how long an ambiguous reply connection may wait to be 
 
 
 class WaitingSession(Protocol):
+    """What pairing reads of a conversation waiting for its reply connection (a ClientSession)."""
+
+    id: int
     host: str
     created: float
     order: int
     has_reply_connection: bool
     closed: bool
 
+    def attach_reply_connection(self, conn: socket.socket) -> None: ...
+
+    def close(self, reason: str) -> None: ...
+
 
 @dataclass(eq=False)
 class PendingReply:
     """A reply connection not yet paired. `tokenless` once its first moments passed without a token."""
 
-    conn: object
+    conn: socket.socket
     host: str
     accepted: float
     order: int = 0  # the accept loop's round
@@ -45,9 +53,9 @@ class PendingReply:
 
 @dataclass
 class Decision:
-    pairs: list[tuple[PendingReply, object]] = field(default_factory=list)
+    pairs: list[tuple[PendingReply, WaitingSession]] = field(default_factory=list)
     refused_replies: list[tuple[PendingReply, str]] = field(default_factory=list)
-    refused_sessions: list[tuple[object, str]] = field(default_factory=list)
+    refused_sessions: list[tuple[WaitingSession, str]] = field(default_factory=list)
 
 
 AMBIGUOUS = ("its reply connection could not be told apart from another one; use a client that sends the "

@@ -10,12 +10,7 @@ import selectors
 import time
 
 from connections import handshake
-from connections.listening_socket import (
-    accept_waiting,
-    bind,
-    peer_closed,
-    start_listening,
-)
+from connections.listening_socket import accept_waiting, bind, peer_closed, start_listening
 from connections.pairing import PendingReply, match_classic
 
 logger = logging.getLogger(__name__)
@@ -35,7 +30,7 @@ class ReplyPairing:
         self.registry = registry
         self.sock = bind(host, port)
         self.pending: list[PendingReply] = []
-        self._selector: selectors.BaseSelector | None = None
+        self._selector: selectors.BaseSelector  # the accept loop's, from start()
         self.order = 0  # the accept loop's current round (connections/pairing.py orders connections by it)
         logger.info("sending audio on %s:%d", host, port)
 

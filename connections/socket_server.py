@@ -19,10 +19,10 @@ from connections import handshake
 from connections.client_session import ClientSession
 from connections.listening_socket import accept_waiting, bind, start_listening
 from connections.reply_acceptor import POLL_S, ReplyPairing
-from utils.base_handler import BaseHandler, put_until_stopped
 from utils.errors import ConfigError
-from utils.messages import END
 from utils.metrics import TurnMetrics
+from utils.pipeline.base_handler import BaseHandler, put_until_stopped
+from utils.pipeline.messages import END
 
 logger = logging.getLogger(__name__)
 

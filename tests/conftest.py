@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -11,11 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmarks.server import free_port  # noqa: E402
 
 
 class ServerProcess:

@@ -3,10 +3,11 @@ import numpy as np
 
 from arguments_classes.parsing import parse_arguments
 from listen_and_play import talk_with_file
-from s2s_pipeline import Queues, build_pipeline
+from s2s_pipeline import build_pipeline
 from tests.conftest import free_port
 from tests.fakes import EchoLLM, ScriptedVADModel, ToneTTS, tone_pcm
 from utils.metrics import TurnMetrics
+from utils.pipeline.queues import Queues
 
 QUESTION = np.frombuffer(tone_pcm(0.8), dtype="<i2")
 

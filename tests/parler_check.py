@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerFast, T5Config
 
 import TTS.parler_handler as parler_handler
 from arguments_classes.parsing import parse_arguments
-from utils.messages import Conversation, Sentence, Turn
+from utils.pipeline.messages import Conversation, Sentence, Turn
 
 CODEBOOK = 32  # codes 0..31; 32 is pad/eos, 33 bos
 FRAMES = 24  # audio frames generated per sentence (86 frames = 1 s)

@@ -16,10 +16,11 @@ import subprocess
 import time
 from pathlib import Path
 
-RATE = 16000
+from utils.audio import SAMPLE_RATE
+
 ROOM_SCRIPT = f"""\
 load-module module-native-protocol-unix auth-anonymous=1
-load-module module-null-sink sink_name=room rate={RATE} channels=1
+load-module module-null-sink sink_name=room rate={SAMPLE_RATE} channels=1
 set-default-sink room
 set-default-source room.monitor
 """
@@ -89,7 +90,7 @@ class PulseRoom:
         """Start recording the room to `raw_path` (16 kHz mono s16le); terminate() the process to stop."""
         out = open(raw_path, "wb")
         try:
-            return subprocess.Popen(["parec", "-d", "room.monitor", f"--rate={RATE}", "--channels=1",
+            return subprocess.Popen(["parec", "-d", "room.monitor", f"--rate={SAMPLE_RATE}", "--channels=1",
                                      "--format=s16le", "--raw", "--latency-msec=20"],
                                     env={**os.environ, **self.client_env()}, stdout=out)
         finally:

@@ -7,7 +7,7 @@ import tempfile
 
 import numpy as np
 
-RATE = 16000
+from utils.audio import SAMPLE_RATE
 
 
 def espeak(text: str, speed_wpm: int = 150) -> np.ndarray:
@@ -20,7 +20,7 @@ def espeak(text: str, speed_wpm: int = 150) -> np.ndarray:
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(speed_wpm), "-w", f.name, text], check=True)
         audio, rate = sf.read(f.name, dtype="float32")
-    audio = soxr.resample(audio, rate, RATE) if rate != RATE else audio
+    audio = soxr.resample(audio, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else audio
     return (np.clip(audio, -1, 1) * 32767).astype("<i2")
 
 
@@ -30,17 +30,17 @@ def hibari(text: str) -> np.ndarray:
     from hibari import Hibari
 
     audio = Hibari()(text, seed=0)
-    return (np.clip(soxr.resample(audio, 24000, RATE), -1, 1) * 32767).astype("<i2")
+    return (np.clip(soxr.resample(audio, 24000, SAMPLE_RATE), -1, 1) * 32767).astype("<i2")
 
 
 def with_silence(samples: np.ndarray, before_s: float = 0.5, after_s: float = 0.0) -> np.ndarray:
-    return np.concatenate([np.zeros(int(before_s * RATE), "<i2"), samples, np.zeros(int(after_s * RATE), "<i2")])
+    return np.concatenate([np.zeros(int(before_s * SAMPLE_RATE), "<i2"), samples, np.zeros(int(after_s * SAMPLE_RATE), "<i2")])
 
 
 def write_wav(path, samples: np.ndarray) -> None:
     import soundfile as sf
 
-    sf.write(str(path), samples, RATE, subtype="PCM_16")
+    sf.write(str(path), samples, SAMPLE_RATE, subtype="PCM_16")
 
 
 def paused(text: str, pause_s: float, voice: str = "hibari") -> np.ndarray:
@@ -50,7 +50,7 @@ def paused(text: str, pause_s: float, voice: str = "hibari") -> np.ndarray:
     head, tail = (part.strip() for part in text.split("|"))
     whole = (hibari if voice == "hibari" else espeak)(f"{head} {tail}")
     cut = _word_boundary(whole, len(head.split()))
-    return np.concatenate([whole[:cut], np.zeros(int(pause_s * RATE), "<i2"), whole[cut:]])
+    return np.concatenate([whole[:cut], np.zeros(int(pause_s * SAMPLE_RATE), "<i2"), whole[cut:]])
 
 
 _whisper = None
@@ -69,8 +69,8 @@ def _word_boundary(samples: np.ndarray, words_before: int) -> int:
     timed = [w for s in segments for w in s.words]
     if len(timed) <= words_before:
         raise ValueError(f"heard {len(timed)} words, cannot cut after word {words_before}")
-    start = int(timed[words_before - 1].end * RATE) - 640
-    end = int(timed[words_before].start * RATE) + 640
+    start = int(timed[words_before - 1].end * SAMPLE_RATE) - 640
+    end = int(timed[words_before].start * SAMPLE_RATE) + 640
     frame = 160  # 10 ms
     energies = [np.abs(samples[i:i + frame].astype(np.float32)).mean() for i in range(start, max(start + 1, end - frame), frame)]
     return start + int(np.argmin(energies)) * frame + frame // 2

@@ -137,7 +137,7 @@ def test_json_integers_in_float_settings_become_floats(tmp_path):
     ("idle_timeout_s", "-1.0", "must be greater than 0"),
     ("idle_timeout_s", "0.0", "must be greater than 0"),
     ("idle_timeout_s", "NaN", "must be a number"),
-    ("sample_rate", "0", "must be at least 1"),
+    ("sample_rate", "44100", "must be 16000 (the audio in and out is 16 kHz mono int16: resample it first)"),
     ("thresh", "1.5", "must be between 0 and 1"),
     ("thresh", "-0.1", "must be between 0 and 1"),
     ("min_silence_ms", "-1", "must be at least 0"),

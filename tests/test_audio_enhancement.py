@@ -1,5 +1,5 @@
 """--audio_enhancement: noise reduction of each whole utterance before speech-to-text."""
-import inspect
+import os
 import queue
 import sys
 import threading
@@ -11,13 +11,12 @@ import pytest
 from arguments_classes.parsing import parse_arguments
 from tests.fakes import ScriptedVADModel
 from tests.speech import espeak, with_silence
+from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
-from utils.messages import END, AudioFrame, Conversation, SpeechSegment
+from utils.pipeline.messages import END, AudioFrame, Conversation, SpeechSegment
 from VAD import enhancement
 from VAD.enhancement import NoiseReduceEnhancer, load_enhancer
 from VAD.vad_handler import VADHandler
-
-RATE = 16000
 
 
 def db(a, b):
@@ -35,9 +34,9 @@ def noisy(clean, level, seed=0):
 
 
 def test_noise_is_reduced_around_a_tone_and_the_tone_kept():
-    t = np.arange(2 * RATE) / RATE
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    tone[:int(0.4 * RATE)] = tone[-int(0.4 * RATE):] = 0
+    tone[:int(0.4 * SAMPLE_RATE)] = tone[-int(0.4 * SAMPLE_RATE):] = 0
     mixed = noisy(tone, 0.03)
     out = NoiseReduceEnhancer()(mixed)
     quiet = tone == 0
@@ -67,8 +66,10 @@ def test_missing_noisereduce_is_one_line_naming_the_package(monkeypatch):
         load_enhancer()
 
 
-def test_without_deepfilternet_noisereduce_is_used():
-    assert enhancement.deepfilternet_model_dir() is None  # not installed here
+def test_without_deepfilternet_noisereduce_is_used(monkeypatch):
+    real_find_spec = enhancement.importlib.util.find_spec
+    monkeypatch.setattr(enhancement.importlib.util, "find_spec", lambda name, *a: None if name == "df" else real_find_spec(name, *a))
+    assert enhancement.deepfilternet_model_dir() is None
     assert isinstance(load_enhancer(), NoiseReduceEnhancer)
 
 
@@ -104,11 +105,19 @@ def test_deepfilternet_is_preferred_when_its_weights_are_there(fake_deepfilterne
     model_dir, calls = fake_deepfilternet
     enhancer = load_enhancer()
     assert enhancer.name == "DeepFilterNet" and calls == [("init", model_dir)]
-    audio = (0.4 * np.sin(2 * np.pi * 300 * np.arange(RATE) / RATE)).astype(np.float32)
+    audio = (0.4 * np.sin(2 * np.pi * 300 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
     out = enhancer(audio)
-    assert calls[1] == ("enhance", (1, 3 * RATE))  # resampled to 48 kHz, batch of one
+    assert calls[1] == ("enhance", (1, 3 * SAMPLE_RATE))  # resampled to 48 kHz, batch of one
     assert len(out) == len(audio) and out.dtype == np.float32
     assert abs(db(out[1000:-1000], audio[1000:-1000]) + 6.0) < 0.3  # the fake's halving, back at 16 kHz
+
+
+def test_deepfilternet_without_its_weights_on_disk_is_not_used(fake_deepfilternet):
+    """Its package would download them on first use, which fails offline."""
+    model_dir, calls = fake_deepfilternet
+    os.remove(os.path.join(model_dir, "config.ini"))
+    assert enhancement.deepfilternet_model_dir() is None
+    assert isinstance(load_enhancer(), NoiseReduceEnhancer) and calls == []
 
 
 def test_a_broken_deepfilternet_falls_back_to_noisereduce(fake_deepfilternet):
@@ -126,10 +135,6 @@ class ThresholdVAD(ScriptedVADModel):
 def vad_segment(pcm: bytes, *flags) -> SpeechSegment:
     stop, q_in, q_out = threading.Event(), queue.Queue(), queue.Queue()
     kwargs = {"config": parse_arguments(list(flags)).vad, "model": ThresholdVAD(level=0.15)}
-    if "should_listen" in inspect.signature(VADHandler.setup).parameters:
-        # the VAD from before per-conversation listening takes one shared event (drop once that has landed)
-        kwargs["should_listen"] = threading.Event()
-        kwargs["should_listen"].set()
     handler = VADHandler(stop, q_in, q_out, setup_kwargs=kwargs)
     q_in.put(AudioFrame(pcm, Conversation()))
     q_in.put(END)
@@ -140,16 +145,16 @@ def vad_segment(pcm: bytes, *flags) -> SpeechSegment:
 def out_of_band(audio: np.ndarray, tone_hz: float = 300, width_hz: float = 60) -> float:
     """Energy away from the tone: the noise."""
     spectrum = np.abs(np.fft.rfft(audio)) ** 2
-    freqs = np.fft.rfftfreq(len(audio), 1 / RATE)
+    freqs = np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE)
     return float(spectrum[np.abs(freqs - tone_hz) > width_hz].sum())
 
 
 def test_the_vad_enhances_the_whole_utterance():
-    clean = np.concatenate([np.zeros(RATE // 2), 0.3 * np.sin(2 * np.pi * 300 * np.arange(2 * RATE) / RATE),
-                            np.zeros(RATE // 2)])
+    clean = np.concatenate([np.zeros(SAMPLE_RATE // 2), 0.3 * np.sin(2 * np.pi * 300 * np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE),
+                            np.zeros(SAMPLE_RATE // 2)])
     pcm = (np.clip(noisy(clean, 0.02), -1, 1) * 32767).astype("<i2").tobytes()
     plain, enhanced = vad_segment(pcm), vad_segment(pcm, "--audio_enhancement")
-    assert len(plain.audio) == len(enhanced.audio) > RATE
+    assert len(plain.audio) == len(enhanced.audio) > SAMPLE_RATE
     half = len(plain.audio) // 2
     for part in (slice(0, half), slice(half, None)):  # both halves, not only the last chunk
         assert 10 * np.log10(out_of_band(enhanced.audio[part]) / out_of_band(plain.audio[part])) < -3

@@ -3,9 +3,9 @@ import queue
 import threading
 import time
 
-from utils.base_handler import BaseHandler
-from utils.messages import END, Conversation, Transcript, Turn
-from utils.thread_manager import ThreadManager
+from utils.pipeline.base_handler import BaseHandler
+from utils.pipeline.messages import END, Conversation, Transcript, Turn
+from utils.pipeline.thread_manager import ThreadManager
 
 
 class Doubler(BaseHandler):

@@ -5,7 +5,14 @@ import pytest
 from benchmarks.floors import StageTimes, fastest, vad_wait_s
 from benchmarks.latency import parse_args, with_bench_flags
 from benchmarks.measures import (
-    RATE, edit_distance, median, percentile, sample_times, voiced_span, word_error_rate, words,
+    RATE,
+    edit_distance,
+    median,
+    percentile,
+    sample_times,
+    voiced_span,
+    word_error_rate,
+    words,
 )
 from benchmarks.report import TurnResult, format_table, summarize
 

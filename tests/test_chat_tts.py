@@ -13,7 +13,7 @@ import torch
 from arguments_classes.parsing import parse_arguments
 from TTS import BACKENDS
 from utils.errors import ConfigError
-from utils.messages import Conversation, Sentence, Turn
+from utils.pipeline.messages import Conversation, Sentence, Turn
 
 RATE = 24000
 PIECE = 2400  # samples per streamed piece (0.1 s)

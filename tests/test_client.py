@@ -14,8 +14,7 @@ from listen_and_play import VOICE_WINDOW, describe_latency, talk_with_file, unwr
 from tests.conftest import ROOT
 from tests.fakes import tone_pcm
 from tests.speech import write_wav
-
-RATE = 16000
+from utils.audio import SAMPLE_RATE
 
 
 def tone(seconds: float, amplitude: float = 0.3) -> np.ndarray:
@@ -23,7 +22,7 @@ def tone(seconds: float, amplitude: float = 0.3) -> np.ndarray:
 
 
 def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(seconds * RATE), "<i2")
+    return np.zeros(int(seconds * SAMPLE_RATE), "<i2")
 
 
 class ScriptedServer:
@@ -52,7 +51,7 @@ class ScriptedServer:
 
 def hear(inbound: socket.socket, seconds: float) -> None:
     """Read the question until `seconds` of it have arrived."""
-    need = 2 * int(seconds * RATE)
+    need = 2 * int(seconds * SAMPLE_RATE)
     while need > 0:
         data = inbound.recv(min(need, 4096))
         assert data, "the client hung up"
@@ -173,7 +172,7 @@ def test_a_cut_off_reply_is_saved_but_exits_1(tmp_path):
     said = "error: the reply was cut off: the server closed the connection before its end"
     assert f"{said}; saved what came to {saved}" in result.stderr.splitlines()
     audio, rate = sf.read(saved, dtype="int16")
-    assert rate == RATE and audio.tobytes() == sent
+    assert rate == SAMPLE_RATE and audio.tobytes() == sent
 
 
 def test_a_server_that_hangs_up_without_a_reply_says_so(tmp_path):

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from benchmarks.concurrency import (
-    ConcurrentTurn, client_questions, first_voice_s, format_table, parse_args, proc_status_mb, start_delays,
+    ConcurrentTurn,
+    client_questions,
+    first_voice_s,
+    format_table,
+    parse_args,
+    proc_status_mb,
+    start_delays,
     summarize_round,
 )
 from benchmarks.measures import RATE

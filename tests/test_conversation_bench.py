@@ -8,8 +8,15 @@ from benchmarks.answers import SPANISH, Answer, conversation_order, score
 from benchmarks.measures import RATE
 from benchmarks.questions import Question, answered_right, parse_questions, sounds_spanish, spanish_word_count
 from benchmarks.report import (
-    TurnResult, bucket_of, format_marks_table, format_turn_table, format_turns, marks_by_bucket, match_marks,
-    slope_per_turn, summarize_turns,
+    TurnResult,
+    bucket_of,
+    format_marks_table,
+    format_turn_table,
+    format_turns,
+    marks_by_bucket,
+    match_marks,
+    slope_per_turn,
+    summarize_turns,
 )
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from arguments_classes.parsing import parse_arguments
 from tests.fakes import ScriptedVADModel, silence_pcm, tone_pcm
-from utils.messages import AudioFrame, Conversation, SpeechSegment
+from utils.pipeline.messages import AudioFrame, Conversation, SpeechSegment
 from VAD.end_of_turn import ends_sentence
 from VAD.vad_handler import VADHandler
 

@@ -11,8 +11,7 @@ from connections import handshake
 from listen_and_play import ClientError, connect, converse
 from tests.fake_server import FakeServer
 from tests.fakes import DurationWhisper, silence_pcm, tone_pcm
-
-RATE = 16000
+from utils.audio import SAMPLE_RATE
 
 
 def tone(seconds):
@@ -73,7 +72,7 @@ class ClassicClient:
             try:
                 for i in range(0, len(pcm), 1024):
                     self.audio.sendall(pcm[i:i + 1024])
-                    time.sleep(1024 / 2 / RATE)
+                    time.sleep(1024 / 2 / SAMPLE_RATE)
             except OSError:
                 pass
 
@@ -94,11 +93,11 @@ def test_held_reply_sockets_take_nobody_s_reply(servers):
     held = [connect("127.0.0.1", server.send_port) for _ in range(3)]  # open before anyone, never send
     (reply, _), = converse("127.0.0.1", server.recv_port, server.send_port, [tone(0.8)], silence_s=5,
                            reply_idle_s=0.5, timeout_s=10)
-    assert abs(len(reply.audio) / 2 / RATE - expected_reply_s(0.8)) <= 0.15  # the token client: its own reply
+    assert abs(len(reply.audio) / 2 / SAMPLE_RATE - expected_reply_s(0.8)) <= 0.15  # the token client: its own reply
     classic = ClassicClient(server)
     got = classic.ask(1.3)
     classic.close()
-    assert abs(len(got) / 2 / RATE - expected_reply_s(1.3)) <= 0.15  # the classic client too
+    assert abs(len(got) / 2 / SAMPLE_RATE - expected_reply_s(1.3)) <= 0.15  # the classic client too
     for sock in held:
         assert read_all(sock, 0.5) == b""  # closed by the server without a byte of anyone's reply
         sock.close()
@@ -141,7 +140,7 @@ def test_near_simultaneous_classic_clients_never_hear_each_other(servers):
         t.join(15)
     a.close(), b.close()
     for question_s, got in results.items():
-        seconds = len(got) / 2 / RATE
+        seconds = len(got) / 2 / SAMPLE_RATE
         # either refused (nothing) or its own answer: never the other's
         assert seconds == 0 or abs(seconds - expected_reply_s(question_s)) <= 0.15, (question_s, seconds)
     assert len(results) == 2
@@ -181,7 +180,7 @@ def test_trickling_connections_cannot_lock_out_a_real_client(servers):
     for sock in tricklers:
         sock.close()
     assert reply is not None and reply.first_at is not None, f"locked out for {waited:.1f} s"
-    assert abs(len(reply.audio) / 2 / RATE - expected_reply_s(0.8)) <= 0.15
+    assert abs(len(reply.audio) / 2 / SAMPLE_RATE - expected_reply_s(0.8)) <= 0.15
 
 
 def test_a_refused_client_is_told_why(servers):
@@ -218,7 +217,7 @@ def test_trickled_tokens_do_not_stall_the_reply_port(servers):
     stop.set()
     for sock in slow + many:
         sock.close()
-    assert abs(len(reply.audio) / 2 / RATE - expected_reply_s(0.8)) <= 0.15
+    assert abs(len(reply.audio) / 2 / SAMPLE_RATE - expected_reply_s(0.8)) <= 0.15
 
 
 def test_a_classic_client_whose_first_reply_connection_died_gets_its_reply_on_the_next(servers):
@@ -229,7 +228,7 @@ def test_a_classic_client_whose_first_reply_connection_died_gets_its_reply_on_th
     classic.connect_reply()
     got = classic.ask(0.8)
     classic.close()
-    assert abs(len(got) / 2 / RATE - expected_reply_s(0.8)) <= 0.15
+    assert abs(len(got) / 2 / SAMPLE_RATE - expected_reply_s(0.8)) <= 0.15
 
 
 def test_the_project_client_prints_why_it_was_refused(servers):

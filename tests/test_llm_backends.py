@@ -10,21 +10,20 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import replace
 
 import pytest
 
 from arguments_classes.parsing import parse_arguments
-from LLM.streaming import answer_language_instruction, question_with_instruction
+from benchmarks.server import http_service
+from LLM.answer_language import answer_language_instruction, question_with_instruction
 from tests.conftest import ServerProcess, free_port
 from tests.openai_fake import RecordingServer
 from tests.tiny_llama import REPLY, SENTENCES, build
-from utils.messages import END, Conversation, Transcript, Turn
+from utils.pipeline.messages import END, Conversation, Transcript, Turn
 
 
 @pytest.fixture(scope="module")
@@ -328,33 +327,11 @@ def llama_cpp_server(tmp_path_factory):
     from LLM.bundled_model import bundled_model_path
 
     port = free_port()
-    log_path = tmp_path_factory.mktemp("llama_cpp_server") / "server.log"
-    log = open(log_path, "w")  # a file, not a pipe: nobody reads a pipe while the server talks, and it would block
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--verbose", "False"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
     base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield base_url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--host", "127.0.0.1",
+               "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--verbose", "False"]
+    with http_service(command, f"{base_url}/models", tmp_path_factory.mktemp("llama_cpp_server") / "server.log"):
+        yield base_url
 
 
 @pytest.mark.integration

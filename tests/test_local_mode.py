@@ -19,7 +19,7 @@ from tests.conftest import ROOT, ServerProcess
 from tests.speech import espeak, write_wav
 from tests.transcribe import transcribe, word_recall, words
 from utils.errors import ConfigError
-from utils.messages import END, AudioFrame, AudioOut, Turn
+from utils.pipeline.messages import END, AudioFrame, AudioOut, Turn
 
 BLOCK = 512
 LOUD = (np.sin(np.arange(BLOCK) / 16000 * 2 * np.pi * 440) * 8000).astype("<i2").tobytes()

@@ -1,34 +1,20 @@
 """STT paraformer (FunASR) on a tiny random Paraformer built with funasr's own classes and loaded by path through
 funasr.AutoModel: what can be asserted without trained weights (it runs, the tag, the reference flags, errors)."""
-import sys
-import threading
 import time
 
-import numpy as np
 import pytest
 import torch
 
-from arguments_classes.parsing import parse_arguments
-from STT import BACKENDS
+from tests.stt_helpers import built_model, make_stt_handler, segment
 from tests.tiny_reference_models import PARAFORMER_TOKENS, build_paraformer
 from utils.errors import ConfigError
-from utils.messages import Conversation, SpeechSegment, Transcript, Turn
+from utils.pipeline.messages import Transcript
 
-AUDIO = (0.1 * np.random.default_rng(0).standard_normal(24000)).astype(np.float32)  # 1.5 s
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_paraformer(tmp_path_factory.mktemp("paraformer"))
+model_dir = built_model(build_paraformer, "paraformer")
 
 
 def make_handler(*flags):
-    backend, config = parse_arguments(["--stt", "paraformer", *flags]).stt
-    return backend.load_handler()(threading.Event(), None, None, setup_kwargs={"config": config})
-
-
-def segment(audio=AUDIO):
-    return SpeechSegment(audio, Turn(Conversation(), speech_end=time.monotonic()))
+    return make_stt_handler("--stt", "paraformer", *flags)
 
 
 def test_the_reference_flags_load_a_model_directory_and_transcripts_are_chinese(model_dir):
@@ -70,11 +56,3 @@ def test_a_directory_of_something_else_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="cannot load Paraformer model") as e:
         make_handler("--stt_model_name", str(tmp_path))
     assert "\n" not in str(e.value)
-
-
-def test_without_funasr_the_backend_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "funasr", None)
-    monkeypatch.delitem(sys.modules, "STT.paraformer_handler", raising=False)
-    with pytest.raises(ConfigError) as e:
-        BACKENDS["paraformer"].load_handler()
-    assert "pip install funasr" in str(e.value) and "\n" not in str(e.value)

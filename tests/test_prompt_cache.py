@@ -10,7 +10,7 @@ import time
 
 from arguments_classes.parsing import parse_arguments
 from LLM.chat import Chat
-from utils.messages import Conversation, Transcript, Turn
+from utils.pipeline.messages import Conversation, Transcript, Turn
 
 
 class PrefixLlama:

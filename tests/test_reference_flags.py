@@ -227,6 +227,16 @@ def test_our_settings_that_the_chosen_backend_does_not_read_are_named(caplog):
     assert "--lm_n_ctx (not read by --llm transformers)" in line and "tts_speed" not in line
 
 
+def test_shared_tts_settings_the_chosen_voice_ignores_are_named(caplog):
+    with caplog.at_level(logging.WARNING):
+        parse_arguments(["--tts_device", "cuda", "--tts_language", "fr", "--tts_speed", "1.5"])
+        [line] = no_effect_lines(caplog)
+        assert "--tts_device, --tts_language (not read by --tts hibari)" in line and "tts_speed" not in line
+        caplog.clear()
+        parse_arguments(["--tts", "facebook-mms", "--tts_device", "cuda", "--tts_language", "fr"])
+        assert no_effect_lines(caplog) == []
+
+
 def test_reference_values_are_checked_like_ours():
     with pytest.raises(ConfigError, match="--lm_gen_max_new_tokens must be at least 1, got 0"):
         parse_arguments(["--lm_gen_max_new_tokens", "0"])

@@ -1,3 +1,5 @@
+import pytest
+
 from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 
@@ -31,7 +33,31 @@ def test_abbreviations_and_decimals_do_not_end_a_sentence():
 
 
 def test_tokenizer_loads_offline():
-    assert sentence_tokenizer().span_tokenize("One. Two.")
+    assert list(sentence_tokenizer().span_tokenize("One. Two.")) == [(0, 4), (5, 9)]
+
+
+@pytest.fixture
+def without_punkt_data(monkeypatch):
+    """The path every offline machine takes: nltk's trained punkt data is absent (it downloads at run time)."""
+    from nltk.tokenize import punkt
+
+    def missing(language):
+        raise LookupError(f"Resource punkt_tab/{language} not found")
+
+    monkeypatch.setattr(punkt, "PunktTokenizer", missing)
+    sentence_tokenizer.cache_clear()
+    yield
+    sentence_tokenizer.cache_clear()
+
+
+def test_without_punkt_data_the_built_in_abbreviations_split_sentences(without_punkt_data):
+    tokenizer = sentence_tokenizer()
+    assert tokenizer.__class__.__name__ == "PunktSentenceTokenizer"
+    text = "I met Dr. Smith and Mr. Jones at 3 p.m. in the U.S. today. It was fine. Was it? Yes!"
+    assert tokenizer.tokenize(text) == [
+        "I met Dr. Smith and Mr. Jones at 3 p.m. in the U.S. today.", "It was fine.", "Was it?", "Yes!"]
+    sentences, rest = feed("We met Prof. Lee, e.g. at noon. Then we left.")
+    assert sentences == ["We met Prof. Lee, e.g. at noon."] and rest == "Then we left."
 
 
 def test_the_first_phrase_of_a_reply_goes_out_at_a_comma():

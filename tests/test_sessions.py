@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connections.client_session import BURST_S
 from listen_and_play import connect, converse
 from tests.fake_server import FakeServer
 from tests.fakes import DurationWhisper, FakeWhisper, ScriptedVADModel, silence_pcm, tone_pcm
-
-RATE = 16000
+from utils.audio import BYTES_PER_SECOND, SAMPLE_RATE
 
 
 def tone(seconds):
@@ -21,7 +21,7 @@ def tone(seconds):
 
 
 def reply_seconds(reply):
-    return len(reply.audio) / 2 / RATE
+    return len(reply.audio) / 2 / SAMPLE_RATE
 
 
 @pytest.fixture
@@ -182,7 +182,11 @@ def test_a_flooding_client_is_throttled_and_the_others_are_served(servers):
     (reply, _), = converse("127.0.0.1", server.recv_port, server.send_port, [tone(0.8)], silence_s=5,
                            reply_idle_s=0.5, timeout_s=15)
     assert reply.first_at is not None
-    assert server.queues.recv_audio_chunks.qsize() < server.queues.recv_audio_chunks.maxsize
+    [flooder] = [s for s in server.registry_sessions() if s.peer.endswith(f":{flood.getsockname()[1]}")]
+    # the excess was dropped at the door: what got in is real time plus the burst allowance
+    assert flooder.dropped_input > 0
+    assert flooder.admitted_bytes <= (time.monotonic() - flooder.created + BURST_S) * BYTES_PER_SECOND
+    assert server.queues.audio_frames.qsize() < server.queues.audio_frames.maxsize  # ...not queued
     stop.set()
     flood.close(), flood_recv.close()
     pourer.join(2)
@@ -195,7 +199,7 @@ def test_the_receive_path_takes_any_bytes(chunks):
     import queue
 
     from arguments_classes.parsing import parse_arguments
-    from utils.messages import END, AudioFrame, Conversation
+    from utils.pipeline.messages import END, AudioFrame, Conversation
     from VAD.vad_handler import VADHandler
 
     q_in, q_out = queue.Queue(), queue.Queue()
@@ -208,3 +212,40 @@ def test_the_receive_path_takes_any_bytes(chunks):
     handler.run()
     assert handler.errors == 0
     assert len(handler._stream(conversation).pending) < 1024
+
+
+def test_audio_beyond_real_time_and_the_burst_is_dropped_and_real_time_audio_after_it_is_kept():
+    """The pacing itself, on one session: a flood fills the burst allowance and the rest is dropped; once the
+    client streams at real time again its audio goes through (the dropped excess is not held against it)."""
+    import queue
+
+    from connections.client_session import ClientSession
+    from utils.metrics import TurnMetrics
+
+    ours, client = socket.socketpair()
+    frames = queue.Queue()
+    session = ClientSession(ours, "127.0.0.1:1", frames, TurnMetrics(), 4096, idle_timeout_s=60,
+                            on_close=lambda s: None)
+    session.start()
+
+    def admitted_bytes():
+        total = 0
+        while not frames.empty():
+            total += len(frames.get_nowait().pcm)
+        return total
+
+    try:
+        client.sendall(bytes(int(3 * BURST_S * BYTES_PER_SECOND)))  # 15 s of audio at once
+        time.sleep(0.3)
+        flood = admitted_bytes()
+        assert BURST_S * BYTES_PER_SECOND - 4096 <= flood <= (BURST_S + 1) * BYTES_PER_SECOND  # whole chunks
+        assert session.dropped_input > 0
+        dropped = session.dropped_input
+        for _ in range(10):  # then 1 s at real time, in 0.1 s blocks
+            client.sendall(bytes(BYTES_PER_SECOND // 10))
+            time.sleep(0.1)
+        time.sleep(0.2)
+        assert admitted_bytes() == BYTES_PER_SECOND and session.dropped_input == dropped
+    finally:
+        session.close("test over")
+        client.close()

@@ -9,11 +9,10 @@ from arguments_classes.parsing import parse_arguments
 from listen_and_play import converse
 from tests.fake_server import FakeServer
 from tests.fakes import DurationWhisper, ScriptedVADModel, silence_pcm, tone_pcm
-from utils.messages import END, AudioFrame, Conversation, SpeechSegment, Turn
+from utils.audio import SAMPLE_RATE
+from utils.pipeline.messages import END, AudioFrame, Conversation, SpeechSegment, Turn
 from VAD.utterance_detector import UtteranceDetector
 from VAD.vad_handler import VADHandler
-
-RATE = 16000
 
 
 def windows(pcm: bytes):
@@ -100,7 +99,7 @@ def test_vad_withdraws_the_speculative_turn_when_speech_resumes():
     first, second = (s.turn for s in segments)
     assert first.withdrawn and first.cancelled
     assert second.confirmed and not second.cancelled
-    assert len(segments[1].audio) / RATE > 1.7  # the whole utterance
+    assert len(segments[1].audio) / SAMPLE_RATE > 1.7  # the whole utterance
     assert not conversation.should_listen.is_set()  # answering now
 
 
@@ -120,7 +119,7 @@ def test_a_pause_mid_question_gives_one_answer_to_the_whole_question(capsys):
         assert out.count("USER:") == 1 and out.count("ASSISTANT:") == 1
         heard = out.split("USER:")[1].split("\n")[0].split()
         assert len(heard) >= 17  # 1.8 s of question: the whole of it, not its first part
-        assert abs(len(reply.audio) / 2 / RATE - (len(heard) + 2) * 0.1) < 0.05
+        assert abs(len(reply.audio) / 2 / SAMPLE_RATE - (len(heard) + 2) * 0.1) < 0.05
         # whatever the speculative start on the pause reached, it left no history behind
         assert all(len(messages) == 2 for messages, _ in server.llm.requests)
     finally:

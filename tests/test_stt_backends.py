@@ -6,36 +6,23 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 
-import numpy as np
 import pytest
 import torch
 
 from arguments_classes.parsing import parse_arguments
+from STT import BACKENDS
 from STT.language_choice import SUPPORTED_LANGUAGES, LanguageChooser
 from tests.conftest import ROOT, ServerProcess, free_port
+from tests.stt_helpers import AUDIO, built_model, make_stt_handler, segment
 from tests.tiny_stt_models import build_moonshine, build_whisper
 from utils import torch_compile
 from utils.errors import ConfigError
-from utils.messages import END, Conversation, SpeechSegment, Transcript, Turn
+from utils.pipeline.messages import END, Transcript
 
-AUDIO = (0.1 * np.random.default_rng(0).standard_normal(24000)).astype(np.float32)  # 1.5 s
-
-
-@pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory):
-    return build_whisper(tmp_path_factory.mktemp("whisper"))
-
-
-@pytest.fixture(scope="module")
-def whisper_en_dir(tmp_path_factory):
-    return build_whisper(tmp_path_factory.mktemp("whisper_en"), multilingual=False)
-
-
-@pytest.fixture(scope="module")
-def moonshine_dir(tmp_path_factory):
-    return build_moonshine(tmp_path_factory.mktemp("moonshine"))
+whisper_dir = built_model(build_whisper, "whisper")
+whisper_en_dir = built_model(build_whisper, "whisper_en", multilingual=False)
+moonshine_dir = built_model(build_moonshine, "moonshine")
 
 
 def stt_config(*flags):
@@ -43,14 +30,7 @@ def stt_config(*flags):
     return backend, config
 
 
-def make_handler(*flags, queue_in=None, queue_out=None, dropped=None):
-    backend, config = stt_config(*flags)
-    return backend.load_handler()(threading.Event(), queue_in, queue_out, setup_kwargs={"config": config},
-                                  on_turn_dropped=dropped)
-
-
-def segment(audio=AUDIO):
-    return SpeechSegment(audio, Turn(Conversation(), speech_end=time.monotonic()))
+make_handler = make_stt_handler
 
 
 class GenerateSpy:
@@ -281,3 +261,15 @@ def test_moonshine_without_a_model_is_one_line_and_exit_2():
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert errors == ["error: Moonshine model 'UsefulSensors/moonshine-base' is not a local directory nor in the Hugging "
                       "Face cache, and the hub is unreachable: pass --stt_model_name <model directory>"]
+
+
+@pytest.mark.parametrize("backend, package, install", [
+    ("whisper-mlx", "mlx_whisper", "pip install mlx-whisper"),
+    ("paraformer", "funasr", "pip install funasr"),
+])
+def test_without_its_package_a_backend_says_what_to_install(monkeypatch, backend, package, install):
+    monkeypatch.setitem(sys.modules, package, None)  # its import raises ImportError
+    monkeypatch.delitem(sys.modules, BACKENDS[backend].handler.split(":")[0], raising=False)
+    with pytest.raises(ConfigError) as e:
+        BACKENDS[backend].load_handler()
+    assert install in str(e.value) and "\n" not in str(e.value)

@@ -20,10 +20,11 @@ import torch
 
 from arguments_classes.parsing import parse_arguments
 from TTS import BACKENDS
-from TTS.base import OUTPUT_RATE, pcm_blocks, stream_blocks
+from TTS.base import pcm_blocks, stream_blocks
 from TTS.voices import MELO_VOICES, MMS_LANGUAGES, PARLER_SPEAKERS, parler_description, pick
+from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
-from utils.messages import Conversation, Sentence, Turn
+from utils.pipeline.messages import Conversation, Sentence, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 PARLER_PYTHON = Path(os.environ.get("PARLER_PYTHON", ROOT / ".venv-parler" / "bin" / "python"))
@@ -62,7 +63,7 @@ def test_streamed_pieces_become_the_same_blocks_as_the_whole_utterance():
     b = np.frombuffer(b"".join(whole), dtype="<i2").astype(float)
     m = min(len(a), len(b)) - 512
     assert np.corrcoef(a[:m], b[:m])[0, 1] > 0.99  # resampled as one stream: no seams where pieces meet
-    assert len(a) == pytest.approx(n * OUTPUT_RATE / rate, abs=512)
+    assert len(a) == pytest.approx(n * SAMPLE_RATE / rate, abs=512)
 
 
 def test_language_picks_the_voice_and_unknown_languages_fall_back(caplog):

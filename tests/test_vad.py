@@ -4,13 +4,12 @@ import threading
 import numpy as np
 import pytest
 
+from arguments_classes.parsing import parse_arguments
 from tests.fakes import ScriptedVADModel, silence_pcm, tone_pcm
-from utils.messages import END, AudioFrame, Conversation, SpeechSegment
+from utils.audio import SAMPLE_RATE
+from utils.pipeline.messages import END, AudioFrame, Conversation, SpeechSegment
 from VAD.utterance_detector import UtteranceDetector
 from VAD.vad_handler import VADHandler
-from arguments_classes.parsing import parse_arguments
-
-RATE = 16000
 
 
 def windows(pcm: bytes):
@@ -28,7 +27,7 @@ def test_an_utterance_ends_after_the_minimum_silence():
     assert len(found) == 1
     assert found[0].skipped is None
     assert 950 <= found[0].speech_ms <= 1050
-    assert abs(len(found[0].audio) / RATE - (1.0 + 2 * 0.03)) < 0.04
+    assert abs(len(found[0].audio) / SAMPLE_RATE - (1.0 + 2 * 0.03)) < 0.04
 
 
 def test_short_pauses_do_not_split_an_utterance():
@@ -91,7 +90,7 @@ def test_a_new_conversation_starts_from_a_clean_state():
     assert len(segments) == 1
     assert segments[0].turn.conversation is second
     pad_s = parse_arguments([]).vad.speech_pad_ms / 1000
-    assert len(segments[0].audio) / RATE < 0.7 + 2 * pad_s + 0.1  # the second client's 0.7 s only, padded
+    assert len(segments[0].audio) / SAMPLE_RATE < 0.7 + 2 * pad_s + 0.1  # the second client's 0.7 s only, padded
 
 
 @pytest.mark.integration
@@ -104,4 +103,4 @@ def test_real_silero_finds_one_utterance_in_speech():
     detector = UtteranceDetector(SileroOnnxModel(), thresh=0.3, min_silence_ms=300)
     found = [u for u in map(detector.push, windows(pcm)) if u is not None]
     assert len(found) == 1
-    assert abs(len(found[0].audio) / RATE - len(speech) / RATE) < 0.5
+    assert abs(len(found[0].audio) / SAMPLE_RATE - len(speech) / SAMPLE_RATE) < 0.5

@@ -1,40 +1,23 @@
 """STT whisper-mlx (mlx-whisper, on MLX's CPU build here) on tiny random Whisper models built with mlx_whisper's own
 classes: loading by path, languages, decoding options, windows, errors."""
 import queue
-import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 from mlx_whisper import decoding  # requirements-backends.txt, with mlx[cpu] on Linux
 
-from arguments_classes.parsing import parse_arguments
-from STT import BACKENDS
+from tests.stt_helpers import AUDIO, built_model, make_stt_handler, segment
 from tests.tiny_reference_models import build_mlx_whisper
 from utils.errors import ConfigError
-from utils.messages import END, Conversation, SpeechSegment, Transcript, Turn
+from utils.pipeline.messages import END, Transcript
 
-AUDIO = (0.1 * np.random.default_rng(0).standard_normal(24000)).astype(np.float32)  # 1.5 s
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_mlx_whisper(tmp_path_factory.mktemp("mlx_whisper"))
-
-
-@pytest.fixture(scope="module")
-def english_dir(tmp_path_factory):
-    return build_mlx_whisper(tmp_path_factory.mktemp("mlx_whisper_en"), multilingual=False)
+model_dir = built_model(build_mlx_whisper, "mlx_whisper")
+english_dir = built_model(build_mlx_whisper, "mlx_whisper_en", multilingual=False)
 
 
 def make_handler(*flags, queue_in=None, queue_out=None):
-    backend, config = parse_arguments(["--stt", "whisper-mlx", *flags]).stt
-    return backend.load_handler()(threading.Event(), queue_in, queue_out, setup_kwargs={"config": config})
-
-
-def segment(audio=AUDIO):
-    return SpeechSegment(audio, Turn(Conversation(), speech_end=time.monotonic()))
+    return make_stt_handler("--stt", "whisper-mlx", *flags, queue_in=queue_in, queue_out=queue_out)
 
 
 @pytest.fixture
@@ -131,11 +114,3 @@ def test_the_handler_thread_passes_transcripts_then_end(model_dir):
     queue_in.put(END)
     thread.join(60)
     assert isinstance(queue_out.get_nowait(), Transcript) and queue_out.get_nowait() is END
-
-
-def test_without_mlx_whisper_the_backend_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mlx_whisper", None)
-    monkeypatch.delitem(sys.modules, "STT.whisper_mlx_handler", raising=False)
-    with pytest.raises(ConfigError) as e:
-        BACKENDS["whisper-mlx"].load_handler()
-    assert "pip install mlx-whisper" in str(e.value) and "\n" not in str(e.value)

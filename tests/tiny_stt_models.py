@@ -20,8 +20,13 @@ def whisper_tokenizer():
 
 
 def build_whisper(path, multilingual: bool = True, seed: int = 0) -> str:
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+    )
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
     tokenizer = whisper_tokenizer()
@@ -61,7 +66,12 @@ def byte_tokenizer():
 
 
 def build_moonshine(path, seed: int = 0) -> str:
-    from transformers import MoonshineConfig, MoonshineForConditionalGeneration, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+    from transformers import (
+        MoonshineConfig,
+        MoonshineForConditionalGeneration,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Processor,
+    )
 
     tokenizer = byte_tokenizer()
     config = MoonshineConfig(

@@ -1,10 +1,11 @@
-"""Transcribing audio back to words, for checking what the assistant said."""
+"""Transcribing audio back to words, for checking what the assistant said (words() as the benchmarks count them)."""
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import numpy as np
+
+from benchmarks.measures import words
 
 
 @lru_cache(maxsize=1)
@@ -20,10 +21,6 @@ def transcribe(pcm: bytes | np.ndarray) -> str:
     samples = np.frombuffer(bytes(pcm), dtype="<i2") if not isinstance(pcm, np.ndarray) else pcm
     segments, _ = whisper().transcribe(samples.astype(np.float32) / 32768, language="en", beam_size=1)
     return " ".join(s.text.strip() for s in segments)
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def word_recall(expected: str, heard: str) -> float:

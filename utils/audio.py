@@ -1,7 +1,11 @@
-"""Sample-rate conversion and fixed-size blocking for outgoing audio."""
+"""The pipeline's audio format, sample-rate conversion and fixed-size blocking for outgoing audio."""
 from __future__ import annotations
 
 import numpy as np
+
+SAMPLE_RATE = 16000  # of all audio in and out of the pipeline: mono int16 little-endian (the protocol's, Silero's, Whisper's)
+BYTES_PER_SAMPLE = 2
+BYTES_PER_SECOND = SAMPLE_RATE * BYTES_PER_SAMPLE
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -51,3 +51,15 @@ def locate_pretrained(name: str, what: str, flag: str) -> dict:
         f"{what} '{name}' is not a local directory nor in the Hugging Face cache, and the hub is unreachable: "
         f"pass {flag} <model directory>"
     )
+
+
+def model_directory(name: str, what: str, flag: str) -> str:
+    """A local directory holding the model's files, for loaders that read a directory and not a hub name: `name`
+    itself, or the hub repo's snapshot (cached, or downloaded while the hub answers; one line otherwise)."""
+    where = locate_pretrained(name, what, flag)
+    path = where["pretrained_model_name_or_path"]
+    if os.path.isdir(path):
+        return path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(path, local_files_only=where.get("local_files_only", False))

@@ -10,6 +10,8 @@ def setup_logging(level: str) -> None:
     )
     if level.lower() != "debug":
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one INFO line per utterance otherwise
+        for name in ("httpx", "httpx2"):  # the openai SDK's transport: one INFO line per request otherwise
+            logging.getLogger(name).setLevel(logging.WARNING)
     if level.lower() == "debug" and importlib.util.find_spec("torch") is not None:
         import torch
 

@@ -1,4 +1,5 @@
 """Starts one thread per handler and stops them all within a bound."""
+
 from __future__ import annotations
 
 import logging

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-RATE = 16000
+from utils.audio import SAMPLE_RATE
+
 MAX_TOKENS_PER_S = 10  # speech runs at ~4 tokens/s; a cap stops a runaway repetition early
 
 
@@ -19,16 +20,16 @@ class ShortWindowTranscriber:
 
         self._storage_view = ctranslate2.StorageView.from_array
         self.model = model  # a faster_whisper.WhisperModel
-        self.pad_samples = int(pad_s * RATE)
+        self.pad_samples = int(pad_s * SAMPLE_RATE)
         self.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
         self.prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
 
     def fits(self, audio: np.ndarray) -> bool:
-        return len(audio) + self.pad_samples < 30 * RATE
+        return len(audio) + self.pad_samples < 30 * SAMPLE_RATE
 
     def __call__(self, audio: np.ndarray, beam_size: int = 1, temperature: float = 0.0) -> str:
         features = self.model.feature_extractor(audio, padding=self.pad_samples)[:, :-1]
-        seconds = len(audio) / RATE
+        seconds = len(audio) / SAMPLE_RATE
         result = self.model.model.generate(
             self._storage_view(np.ascontiguousarray(features[None], dtype=np.float32)), [self.prompt],
             beam_size=beam_size, sampling_temperature=max(temperature, 1e-6) if temperature > 0 else 1.0,

@@ -3,6 +3,7 @@
 Every message carries its `Turn`, which holds the turn's timestamps and the conversation it belongs to,
 so timing and cancellation travel with the data instead of living in globals.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -1,15 +1,17 @@
-"""Shared by every language-model backend: stream tokens, hand on sentences, keep the history."""
+"""What every language-model backend shares: a transcript in, the reply's sentences out as the model writes them,
+and the conversation's history kept."""
+
 from __future__ import annotations
 
 import logging
 import weakref
-from functools import lru_cache
 from typing import Iterable, Iterator
 
-from LLM.chat import Chat
-from utils.base_handler import BaseHandler
+from LLM.answer_language import answer_language_instruction, question_with_instruction
+from LLM.chat import Chat, remembered
 from utils.console import print_assistant
-from utils.messages import Conversation, Sentence, Transcript
+from utils.pipeline.base_handler import BaseHandler
+from utils.pipeline.messages import Conversation, Sentence, Transcript
 from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -22,44 +24,7 @@ class BackendError(Exception):
     or refused the request): the turn is dropped and the handler keeps serving."""
 
 
-@lru_cache(maxsize=None)
-def language_name(code: str) -> str:
-    """'fr' -> 'French', for the codes Whisper detects; an unknown code is returned as it is."""
-    try:
-        from transformers.models.whisper.tokenization_whisper import LANGUAGES
-    except ImportError:  # the table is a convenience: the code alone still tells the model
-        return code
-    name = LANGUAGES.get(code.split("-")[0].lower())
-    return name.title() if name else code
-
-
-def answer_language_instruction(language: str | None) -> str | None:
-    """What to tell the model so it answers in the user's language. None for English (or unknown): the
-    system prompt is English, so the model answers in English anyway (exchanges in another language are
-    dropped from the history first: Chat.keep_language)."""
-    if not language or language.split("-")[0].lower() == "en":
-        return None
-    return f"Answer in {language_name(language)}."
-
-
-def question_with_instruction(text: str, instruction: str | None) -> str:
-    """The user's message with the answer-language instruction after it. It goes with the question, not
-    the system prompt: the prompt's start stays the same from turn to turn (a backend's cached prefix stays
-    valid) and the instruction sits next to the question it is about."""
-    return f"{text} ({instruction})" if instruction else text
-
-
-HISTORY_SENTENCES = 2  # what the history keeps of a reply (the spoken prompt asks for one or two sentences)
-
-
-def remembered(reply: str) -> str:
-    """What the history keeps of a reply: its first sentences. A small model copies long, rambling
-    replies (cut off at the token limit) into its later answers."""
-    sentences = sentence_tokenizer().tokenize(reply)
-    return " ".join(sentences[:HISTORY_SENTENCES]) if sentences else reply
-
-
-class StreamingLanguageModelHandler(BaseHandler):
+class LLMHandler(BaseHandler):
     """Transcript in, Sentence out. Subclasses load a model in `setup` (calling `setup_chat`) and
     implement `stream(messages)`, a generator of text pieces.
 
@@ -130,8 +95,12 @@ class StreamingLanguageModelHandler(BaseHandler):
                 pieces.append(piece)
                 for sentence in splitter.push(piece):
                     if turn.mark("first_sentence"):
-                        logger.debug("turn %d: first sentence after %d pieces, %.0f ms after the first token",
-                                     turn.id, len(pieces), 1000 * (turn.marks["first_sentence"] - turn.marks["first_token"]))
+                        logger.debug(
+                            "turn %d: first sentence after %d pieces, %.0f ms after the first token",
+                            turn.id,
+                            len(pieces),
+                            1000 * (turn.marks["first_sentence"] - turn.marks["first_token"]),
+                        )
                     yield Sentence(sentence, transcript.language, turn)
         finally:
             close = getattr(stream, "close", None)

@@ -1,4 +1,5 @@
 """Backend registries: name -> CLI arguments class and a lazily imported handler."""
+
 from __future__ import annotations
 
 import difflib
@@ -17,6 +18,9 @@ class Backend:
     install_hint: str  # what to pip install when the import fails
     shared: type | None = None  # the stage's common CLI dataclass (model name, device...), merged into the config
     aliases: tuple[str, ...] = ()  # other names it answers to (the reference project's spellings)
+    # Settings of the stage's shared class that this backend does not read: when given, the start-up warning names
+    # them (hibari has one voice and runs on the CPU: --tts_language and --tts_device do nothing there).
+    ignores: tuple[str, ...] = ()
 
     def load_handler(self) -> type:
         module_name, class_name = self.handler.split(":")

@@ -1,4 +1,5 @@
 """The loop every pipeline stage runs in its own thread."""
+
 from __future__ import annotations
 
 import logging
@@ -6,7 +7,7 @@ import queue
 import threading
 from typing import Any, Callable, Iterator
 
-from utils.messages import END, is_cancelled
+from utils.pipeline.messages import END, is_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ class BaseHandler:
     def name(self) -> str:
         return type(self).__name__
 
-    def setup(self, **kwargs) -> None:
-        pass
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        """Load the model, read the config: whatever the handler needs before its first item."""
 
     def process(self, item) -> Iterator[Any]:
         raise NotImplementedError
@@ -51,10 +52,13 @@ class BaseHandler:
         pass
 
     def run(self) -> None:
+        queue_in = self.queue_in
+        if queue_in is None:
+            raise TypeError(f"{self.name} has no queue to read: it serves only direct process() calls")
         try:
             while not self.stop_event.is_set():
                 try:
-                    item = self.queue_in.get(timeout=POLL_S)
+                    item = queue_in.get(timeout=POLL_S)
                 except queue.Empty:
                     continue
                 if item is END:
