@@ -44,9 +44,10 @@ MAC_SETTINGS = {"device": "mps", "mode": "local", "stt": "moonshine", "llm": "ml
 # skipped by the parser. JSON has no comments.
 COMMENT_KEY = "_comment"
 
+USAGE = "%(prog)s [config.json] [--flag value ...]"
 DESCRIPTION = ("Settings come from these flags, or from a JSON file of flag names to values given first (a preset: "
                "presets/*.json); flags after the file override its values, e.g. "
-               "python3 s2s_pipeline.py presets/gpu-server.json --recv_host 0.0.0.0. README.md, 'Presets', lists them.")
+               "python3 s2s_pipeline.py presets/cpu-offline.json --recv_port 23456. README.md, 'Presets', lists them.")
 EPILOG = ("The flags of the reference speech-to-speech project (--lm_gen_max_new_tokens, --mlx_lm_model_name, "
           "--open_api_chat_size, --chat_tts_device...) are accepted too and set the settings above: README.md, "
           "'Reference flags', maps each one.")
@@ -107,7 +108,7 @@ def json_key(name: str) -> str:
 def parse_arguments(argv: list[str]) -> PipelineConfig:
     """`argv`: flags, or a JSON config file then flags that override its values."""
     # Abbreviations off: a shortened or mistyped flag must not silently set a neighbouring one.
-    parser = Parser(argument_classes(), allow_abbrev=False, description=DESCRIPTION, epilog=EPILOG)
+    parser = Parser(argument_classes(), allow_abbrev=False, usage=USAGE, description=DESCRIPTION, epilog=EPILOG)
     path, flags = (argv[0], argv[1:]) if argv and argv[0].endswith(".json") else (None, argv)
     from_flags, given = _parse_flags(parser, flags)
     from_flags = [checked(obj) for obj in from_flags]
