@@ -34,7 +34,11 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
         metrics.turn_dropped(item)
         turn = getattr(item, "turn", None)
         if turn is not None:  # (a speculative turn: once the VAD confirms it, and clears should_listen)
-            turn.when_confirmed(turn.conversation.should_listen.set)
+            def finished() -> None:
+                turn.conversation.events.dropped(turn)
+                turn.conversation.reply_finished(turn)
+
+            turn.when_confirmed(finished)
         elif (conversation := conversation_of(item)) is not None:
             conversation.should_listen.set()
 
@@ -68,11 +72,18 @@ def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> lis
     from connections.socket_server import ReplyDispatcher, SessionRegistry, SocketServer
 
     r = config.receiver
-    registry = SessionRegistry(r.max_sessions, r.max_sessions_per_host)
-    return [
-        SocketServer(q.stop_event, q.audio_frames, registry, metrics, r, config.sender),
-        ReplyDispatcher(q.stop_event, q.audio_out, None, setup_kwargs={"registry": registry}),
-    ]
+    registry = SessionRegistry(r.max_sessions, r.max_sessions_per_host)  # shared: one limit for both kinds of client
+    servers: list = [SocketServer(q.stop_event, q.audio_frames, registry, metrics, r, config.sender)]
+    if config.realtime.realtime_port:
+        from connections.realtime.server import RealtimeEndpoint
+
+        try:
+            servers.append(RealtimeEndpoint(q.stop_event, q, registry, metrics, config.realtime,
+                                            model_name=f"s2s-{config.module.llm}"))
+        except ConfigError:
+            servers[0].close()
+            raise
+    return servers + [ReplyDispatcher(q.stop_event, q.audio_out, None, setup_kwargs={"registry": registry})]
 
 
 def _health_server(config: PipelineConfig, metrics: TurnMetrics):

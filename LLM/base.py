@@ -11,7 +11,7 @@ from LLM.answer_language import answer_language_instruction, question_with_instr
 from LLM.chat import Chat, remembered
 from utils.console import print_assistant
 from utils.pipeline.base_handler import BaseHandler
-from utils.pipeline.messages import Conversation, Sentence, Transcript
+from utils.pipeline.messages import Conversation, Sentence, Transcript, cut_reply
 from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class LLMHandler(BaseHandler):
         splitter = SentenceSplitter(first_phrase_words=FIRST_PHRASE_WORDS)
         pieces = []
         chat = self.chat_of(turn.conversation)
+        chat.set_system_prompt(turn.conversation.instructions)
         chat.keep_language(transcript.language)
         question = self.question_for(transcript)
         self.before_reply(turn.conversation)
@@ -106,13 +107,18 @@ class LLMHandler(BaseHandler):
             close = getattr(stream, "close", None)
             if close is not None:  # stop the backend now (a cancelled turn), not whenever it is collected
                 close()
+            if turn.interrupted:  # the user cut in while it was still being written: the history keeps what was heard
+                turn.record_reply(
+                    lambda text: chat.append(question, text, transcript.language),
+                    cut_reply(remembered("".join(pieces).strip())),
+                )
         rest = splitter.flush()
         if rest:
             turn.mark("first_sentence")
         reply = "".join(pieces).strip()
 
         def record() -> None:  # only once the turn is certain: a withdrawn speculative turn leaves no trace
-            chat.append(question, remembered(reply), transcript.language)
+            turn.record_reply(lambda text: chat.append(question, text, transcript.language), remembered(reply))
             print_assistant(reply)
 
         turn.when_confirmed(record)

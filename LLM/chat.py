@@ -47,19 +47,29 @@ class Chat:
         head = [self.system] if self.system else []
         return head + [message for exchange in self.exchanges for message in exchange]
 
+    def set_system_prompt(self, prompt: str | None) -> None:
+        """The client's own instructions (a Realtime session.update) replace the configured system prompt."""
+        if prompt is None or (self.system is not None and self.system["content"] == prompt):
+            return
+        role = self.system["role"] if self.system else "system"
+        self.system = {"role": role, "content": prompt} if prompt else None
+
     def messages(self, user_text: str) -> list[dict]:
         """What the model sees for a new user message."""
         return self.history() + [{"role": "user", "content": user_text}]
 
-    def append(self, user_text: str, assistant_text: str, language: str | None = None) -> None:
+    def append(self, user_text: str, assistant_text: str, language: str | None = None) -> dict:
+        """Add an exchange; returns its assistant message, which an interruption may later cut short in place."""
+        answer = {"role": "assistant", "content": assistant_text}
         if not self.size:
-            return
-        self.exchanges.append(({"role": "user", "content": user_text}, {"role": "assistant", "content": assistant_text}))
+            return answer
+        self.exchanges.append(({"role": "user", "content": user_text}, answer))
         self._languages.append(language)
         if len(self.exchanges) > self.size:
             keep = max(1, self.size // 2)
             del self.exchanges[:-keep]
             del self._languages[:-keep]
+        return answer
 
     def keep_language(self, language: str | None) -> None:
         """Drop the exchanges in another language than `language` (None: unknown, keep all). A small model

@@ -31,5 +31,11 @@ class STTHandler(BaseHandler):
             logger.info("heard nothing intelligible; listening again")
             self.drop_turn(segment)
             return
-        segment.turn.when_confirmed(lambda: print_user(text))  # a speculative turn may be withdrawn
+        turn = segment.turn
+
+        def heard() -> None:  # once confirmed: a speculative turn may be withdrawn
+            print_user(text)
+            turn.conversation.events.transcribed(turn, text, language)
+
+        turn.when_confirmed(heard)
         yield Transcript(text, language, segment.turn)

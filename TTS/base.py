@@ -25,12 +25,15 @@ class TTSHandler(BaseHandler):
         if not self._settled(turn):
             return
         if sentence.text:
+            text = sentence.text  # goes with the sentence's first block
             for block in self.speak(sentence):
                 turn.mark("first_audio")
-                yield AudioOut(block, turn)
+                yield AudioOut(block, turn, text=text)
+                text = ""
         if sentence.last:
             yield AudioOut(b"", turn, last=True)
-            turn.conversation.should_listen.set()
+            if not turn.conversation.paced_output:  # else its client's sink says when the reply has played
+                turn.conversation.reply_finished(turn)
 
 
     def _settled(self, turn) -> bool:

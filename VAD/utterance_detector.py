@@ -57,6 +57,11 @@ class UtteranceDetector:
         return self.triggered and self._below == 0
 
     @property
+    def speech_ms(self) -> float:
+        """Speech heard so far in the current utterance (0 before it starts)."""
+        return self._speech / self.per_ms if self.triggered else 0.0
+
+    @property
     def silence_ms(self) -> float:
         """Time since the voice was last heard (probability at `thresh`), in ms."""
         return self._below / self.per_ms

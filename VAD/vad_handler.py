@@ -31,10 +31,13 @@ class _Stream:
     pending: bytes = b""  # bytes short of a whole window (odd sizes, partial frames)
     last_speech_at: float = 0.0
     tentative: Turn | None = None  # started on a short silence, not yet confirmed or withdrawn
+    samples_in: int = 0  # the conversation's audio clock, in samples: what the Realtime events count in
+    in_utterance: bool = False  # speech_started was said for the current utterance
 
     def restart(self) -> None:
         self.detector.reset()
         self.pending = b""
+        self.in_utterance = False
         if self.tentative is not None:
             self.tentative.withdraw()  # (no-op once confirmed)
             self.tentative = None
@@ -69,15 +72,28 @@ class VADHandler(BaseHandler):
     def process(self, frame: AudioFrame):
         conversation = frame.conversation
         stream = self._stream(conversation)
-        if not conversation.should_listen.is_set():
+        replying = not conversation.should_listen.is_set()
+        if replying and not conversation.barge_in:
             stream.restart()
+            stream.samples_in += len(frame.pcm) // 2
             return
         data = stream.pending + frame.pcm
         usable = len(data) - len(data) % (2 * WINDOW)
         stream.pending = data[usable:]
         samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         for start in range(0, len(samples), WINDOW):
+            stream.samples_in += WINDOW
             utterance = stream.detector.push(samples[start:start + WINDOW])
+            if replying:  # barge-in: the user may cut the reply short; nothing else is a turn yet
+                if not self._barges_in(stream, conversation):
+                    if utterance is not None and utterance.final:
+                        stream.restart()  # a sound too short to interrupt: forgotten
+                    continue
+                replying = False  # interrupted: this utterance goes on as the next question
+                utterance = None
+            if stream.detector.triggered and not stream.in_utterance:
+                stream.in_utterance = True
+                conversation.events.speech_started(self._audio_ms(stream) - stream.detector.speech_ms)
             if stream.detector.hearing_speech:
                 stream.last_speech_at = time.monotonic()
                 if stream.tentative is not None:  # the user goes on: the speculative turn is void
@@ -101,15 +117,37 @@ class VADHandler(BaseHandler):
                 if self.turn_end is not None:
                     stream.tentative.end_probability = self.turn_end.probability(segment.audio)
                 continue
-            conversation.should_listen.clear()
             if stream.tentative is not None:
-                self._log_decision(stream.tentative, utterance is _COMPLETE, stream.detector.silence_ms)
-                stream.tentative.confirm()  # its work is already under way
+                turn = stream.tentative
+                self._log_decision(turn, utterance is _COMPLETE, stream.detector.silence_ms)
+                conversation.reply_started(turn)
+                turn.confirm()  # its work is already under way
                 stream.tentative = None
             else:
-                yield self._segment(utterance, Turn(conversation, speech_end=stream.last_speech_at))
+                turn = Turn(conversation, speech_end=stream.last_speech_at)
+                conversation.reply_started(turn)
+                yield self._segment(utterance, turn)
+            conversation.events.speech_stopped(turn, self._audio_ms(stream) - stream.detector.silence_ms)
             stream.restart()
-            return  # the rest of this frame is the assistant's turn: not listened to
+            if not conversation.barge_in:
+                return  # the rest of this frame is the assistant's turn: not listened to
+            replying = True
+
+    def _barges_in(self, stream: _Stream, conversation: Conversation) -> bool:
+        """During a reply, speech that lasts --barge_in_min_ms interrupts it (shorter sounds, a cough, a "mm-hmm",
+        do not). The speech heard so far stays in the detector: it starts the next question."""
+        if conversation.reply is None or stream.detector.speech_ms < getattr(self.config, "barge_in_min_ms", 300):
+            return False
+        if not stream.detector.hearing_speech:
+            return False
+        turn = conversation.interrupt()
+        logger.info("conversation %d: the user cut in after %.0f ms of speech%s", conversation.id,
+                    stream.detector.speech_ms, "" if turn is None else f"; reply to turn {turn.id} stopped")
+        return True
+
+    @staticmethod
+    def _audio_ms(stream: _Stream) -> float:
+        return 1000 * stream.samples_in / 16000
 
     def _load_turn_end(self, config, model):
         if getattr(config, "end_of_turn", "silence") != "smart-turn":

@@ -23,6 +23,7 @@ import STT  # noqa: E402
 import TTS  # noqa: E402
 from arguments_classes.local_audio_arguments import LocalAudioArguments  # noqa: E402
 from arguments_classes.module_arguments import ModuleArguments  # noqa: E402
+from arguments_classes.realtime_arguments import RealtimeArguments  # noqa: E402
 from arguments_classes.reference_flags import reference_arguments, translate  # noqa: E402
 from arguments_classes.reference_names import REFERENCE_NAMES  # noqa: E402
 from arguments_classes.socket_arguments import SocketReceiverArguments, SocketSenderArguments  # noqa: E402
@@ -35,7 +36,8 @@ from utils.pipeline.registry import Backend, choose  # noqa: E402
 logger = logging.getLogger(__name__)
 
 STAGES = {"stt": STT.BACKENDS, "llm": LLM.BACKENDS, "tts": TTS.BACKENDS}
-BASE_CLASSES = [ModuleArguments, SocketReceiverArguments, SocketSenderArguments, LocalAudioArguments, VADHandlerArguments]
+BASE_CLASSES = [ModuleArguments, SocketReceiverArguments, SocketSenderArguments, RealtimeArguments, LocalAudioArguments,
+                VADHandlerArguments]
 
 # hibari, not the reference's melo: MeloTTS does not install from PyPI, hibari installs everywhere and runs offline.
 MAC_SETTINGS = {"device": "mps", "mode": "local", "stt": "moonshine", "llm": "mlx-lm", "tts": "hibari"}
@@ -86,6 +88,7 @@ class PipelineConfig:
     module: Any
     receiver: Any
     sender: Any
+    realtime: Any
     local: Any
     vad: Any
     stt: tuple[Backend, Any]
@@ -197,10 +200,21 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),
         sender=component_config(by_class[SocketSenderArguments]),
+        realtime=_realtime_config(by_class[RealtimeArguments]),
         local=component_config(by_class[LocalAudioArguments], prefix="local_"),
         vad=component_config(by_class[VADHandlerArguments]),
         **stages,
     )
+
+
+def _realtime_config(args: RealtimeArguments):
+    """Refuses an endpoint open to the network without a key: anyone who reaches the port would talk to it."""
+    from utils.network import is_loopback
+
+    if args.realtime_port and not args.realtime_api_key and not is_loopback(args.realtime_host):
+        raise ConfigError(f"--realtime_host {args.realtime_host} opens the Realtime endpoint to the network: give "
+                          "--realtime_api_key KEY too (clients send it as Authorization: Bearer KEY), or --realtime_port 0")
+    return component_config(args)
 
 
 def overridden(from_file: AbstractSet[str], from_flags: set[str], backends: dict[str, Backend]) -> set[str]:

@@ -42,6 +42,12 @@ class VADHandlerArguments:
         metadata={"help": "With --end_of_turn smart-turn: the silence after which an unfinished-sounding turn ends anyway, "
                           "in ms (at most 2500)."},
     )
+    barge_in_min_ms: Annotated[int, Range(50, 3000)] = field(
+        default=300,
+        metadata={"help": "Where barge-in is on (Realtime sessions whose turn_detection says interrupt_response): speech "
+                          "over the reply that lasts this long, in ms, interrupts it; shorter sounds (a cough, "
+                          "\"mm-hmm\") do not."},
+    )
     end_of_turn_model_path: Optional[str] = field(
         default=None, metadata={"help": "Smart Turn ONNX file; default: the one inside the pipecat-ai package."})
     vad_model_path: Optional[str] = field(default=None, metadata={"help": "Silero ONNX file; default: the one inside the silero-vad package."})

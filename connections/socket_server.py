@@ -126,6 +126,11 @@ class SocketServer:
             self.sock.close()
             raise
 
+    def close(self) -> None:
+        """Free both ports without having served (a later part of the start-up failed)."""
+        self.sock.close()
+        self.replies.close()
+
     def run(self) -> None:
         selector = selectors.DefaultSelector()
         try:

@@ -18,8 +18,11 @@ class ServerProcess:
 
     def __init__(self, *flags: str, ready_timeout: float = 120.0) -> None:
         self.recv_port, self.send_port = free_port(), free_port()
+        # The Realtime endpoint on a free port too: the default 8765 may be taken (another test's server, a user's)
+        self.realtime_port = free_port() if "--realtime_port" not in flags else int(flags[flags.index("--realtime_port") + 1])
+        realtime = [] if "--realtime_port" in flags else ["--realtime_port", str(self.realtime_port)]
         cmd = [sys.executable, "-u", str(ROOT / "s2s_pipeline.py"), "--recv_port", str(self.recv_port),
-               "--send_port", str(self.send_port), *flags]
+               "--send_port", str(self.send_port), *realtime, *flags]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "500"}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.stdout: list[str] = []

@@ -34,18 +34,80 @@ _conversation_ids = itertools.count(1)
 _turn_ids = itertools.count(1)
 
 
+INTERRUPTED = "[interrupted by the user]"  # ends what the history keeps of a reply the user cut short
+
+
+class ConversationEvents:
+    """What the stages tell a conversation's client as a turn goes by (the Realtime endpoint turns them into
+    protocol events). Called on the stages' threads: implementations must be quick and thread-safe.
+    The default does nothing: the socket protocol and local mode have no channel for them."""
+
+    def speech_started(self, turn_audio_ms: float) -> None:
+        """The VAD heard the user start speaking; `turn_audio_ms`: the conversation's audio clock."""
+
+    def speech_stopped(self, turn: Turn, turn_audio_ms: float) -> None:
+        """The user's turn is over (confirmed): `turn` will be answered."""
+
+    def transcribed(self, turn: Turn, text: str, language: str | None) -> None:
+        """The confirmed turn's transcript."""
+
+    def dropped(self, turn: Turn) -> None:
+        """The turn ends without a reply (nothing intelligible, a failing stage)."""
+
+    def heard(self, turn: Turn) -> str | None:
+        """The part of `turn`'s reply the user has heard so far; None: unknown (the history keeps all of it)."""
+        return None
+
+    def interrupted(self, turn: Turn) -> None:
+        """The reply to `turn` was cut short (barge-in, or the client cancelled it)."""
+
+
 class Conversation:
     """One client's conversation. Ending it cancels every message that still belongs to it.
 
     `should_listen` is cleared while the assistant answers, so it does not take its own voice (or the
-    user's words during the reply) for a new question; it is set again once the reply is done.
+    user's words during the reply) for a new question; it is set again once the reply is done. With
+    `barge_in` the VAD goes on listening during the reply (the client cancels its echo) and speech
+    interrupts it. `paced_output`: the client's sink, not the TTS, says when the reply is over (it sends
+    at the pace of playback). `instructions`: this conversation's system prompt, if the client set one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, events: ConversationEvents | None = None, barge_in: bool = False) -> None:
         self.id = next(_conversation_ids)
         self._ended = threading.Event()
         self.should_listen = threading.Event()
         self.should_listen.set()
+        self.events = events or ConversationEvents()
+        self.barge_in = barge_in
+        self.paced_output = False
+        self.instructions: str | None = None
+        self.reply: Turn | None = None  # the turn being answered
+        self._lock = threading.Lock()
+
+    def reply_started(self, turn: Turn) -> None:
+        """The VAD confirmed `turn`: the assistant answers it, and stops listening unless barge-in is on."""
+        with self._lock:
+            self.reply = turn
+            self.should_listen.clear()
+
+    def reply_finished(self, turn: Turn) -> None:
+        """`turn`'s reply is over (played, dropped or interrupted): listen again."""
+        with self._lock:
+            if self.reply is turn:
+                self.reply = None
+            self.should_listen.set()
+
+    def interrupt(self) -> Turn | None:
+        """Cut the reply under way short, keeping in the history what the user heard of it; the interrupted turn
+        (None when no reply was under way). The conversation listens again at once."""
+        with self._lock:
+            turn, self.reply = self.reply, None
+            self.should_listen.set()
+        if turn is None or turn.interrupted or turn.cancelled:
+            return None
+        turn.interrupt(self.events.heard(turn))
+        self.events.interrupted(turn)
+        return turn
 
     def end(self) -> None:
         self._ended.set()
@@ -84,6 +146,9 @@ class Turn:
         self._confirmed = not self.tentative
         self._on_confirm: list = []
         self._lock = threading.Lock()
+        self._interrupted = False
+        self.heard: str | None = None
+        self._reply_message: dict | None = None  # the assistant message of this turn in the history
         if not self.tentative:
             self._settled.set()
 
@@ -108,7 +173,36 @@ class Turn:
 
     @property
     def cancelled(self) -> bool:
-        return self.conversation.ended or self.withdrawn
+        return self.conversation.ended or self.withdrawn or self._interrupted
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def interrupt(self, heard: str | None) -> None:
+        """The user cut the reply short after hearing `heard` (None: unknown, all of it): every stage stops
+        working on this turn, and the history keeps only what was heard, marked as interrupted."""
+        with self._lock:
+            self._interrupted = True
+            self.heard = heard
+            if self._reply_message is not None and heard is not None:
+                self._reply_message["content"] = cut_reply(heard)
+
+    def revise_heard(self, heard: str) -> None:
+        """The client says how much of the (finished or interrupted) reply was played: the history keeps that."""
+        with self._lock:
+            self.heard = heard
+            if self._reply_message is not None:
+                self._reply_message["content"] = cut_reply(heard)
+
+    def record_reply(self, append, reply: str) -> None:
+        """Put the reply in the history with `append(text) -> the assistant's message dict`: all of it, or, once
+        interrupted, what was heard. A later interruption or revision edits that message in place."""
+        with self._lock:
+            if self._reply_message is not None:
+                return  # recorded already (an interruption raced the end of the reply)
+            text = cut_reply(self.heard) if self._interrupted and self.heard is not None else reply
+            self._reply_message = append(text)
 
     def confirm(self) -> None:
         """The end of speech is certain: run what waited for it. A withdrawn turn stays withdrawn."""
@@ -178,11 +272,18 @@ class Sentence:
 
 @dataclass
 class AudioOut:
-    """A fixed-size block of reply audio, int16 little-endian bytes at 16 kHz; `last` ends the reply."""
+    """A fixed-size block of reply audio, int16 little-endian bytes at 16 kHz; `last` ends the reply. The first
+    block of each sentence carries the sentence's `text` (what a client shows as the reply's transcript)."""
 
     pcm: bytes
     turn: Turn
     last: bool = False
+    text: str = ""
+
+
+def cut_reply(heard: str) -> str:
+    """What the history keeps of an interrupted reply."""
+    return f"{heard.strip()} {INTERRUPTED}".strip()
 
 
 def is_cancelled(item) -> bool:
