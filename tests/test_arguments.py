@@ -195,8 +195,9 @@ def test_every_numeric_setting_declares_its_bounds():
 
 def test_every_port_is_a_port():
     ports = {f.name: describe(hint)[2] for _, f, hint in every_setting() if f.name.endswith("_port")}
-    assert {"recv_port", "send_port"} <= set(ports)
-    assert all(bounds == [Range(1, 65535)] for bounds in ports.values()), ports
+    assert {"recv_port", "send_port", "realtime_port"} <= set(ports)
+    off_with_zero = {"realtime_port"}  # 0 turns the Realtime endpoint off
+    assert all(bounds == [Range(0 if name in off_with_zero else 1, 65535)] for name, bounds in ports.items()), ports
 
 
 def test_help_texts_are_kept():

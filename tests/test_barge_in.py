@@ -1,0 +1,119 @@
+"""Barge-in with fakes: the VAD hears the user over the reply, short sounds do not count, the interrupted turn stops
+every stage, and the history keeps the part of the reply that was heard."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from arguments_classes.parsing import parse_arguments
+from LLM.chat import Chat
+from tests.fakes import ScriptedVADModel, silence_pcm, tone_pcm
+from utils.pipeline.messages import (
+    INTERRUPTED,
+    AudioFrame,
+    Conversation,
+    ConversationEvents,
+    SpeechSegment,
+    Turn,
+    is_cancelled,
+)
+from utils.pipeline.reply_timeline import ReplyTimeline
+from VAD.vad_handler import VADHandler
+
+
+class Recorder(ConversationEvents):
+    def __init__(self, heard: str = "") -> None:
+        self.calls: list[tuple] = []
+        self._heard = heard
+
+    def speech_started(self, turn_audio_ms):
+        self.calls.append(("started", round(turn_audio_ms)))
+
+    def speech_stopped(self, turn, turn_audio_ms):
+        self.calls.append(("stopped", turn.id))
+
+    def heard(self, turn):
+        return self._heard
+
+    def interrupted(self, turn):
+        self.calls.append(("interrupted", turn.id))
+
+
+def vad(*flags) -> VADHandler:
+    config = parse_arguments(["--end_of_turn", "silence", "--speculative_silence_ms", "0", *flags]).vad
+    return VADHandler(threading.Event(), None, None, setup_kwargs={"config": config, "model": ScriptedVADModel()})
+
+
+def feed(handler: VADHandler, conversation: Conversation, pcm: bytes, chunk: int = 1024) -> list:
+    out = []
+    for i in range(0, len(pcm), chunk):
+        out += list(handler.process(AudioFrame(pcm[i:i + chunk], conversation)))
+    return out
+
+
+def test_speech_over_the_reply_interrupts_it_and_becomes_the_next_question():
+    events = Recorder(heard="The knight rode")
+    conversation = Conversation(events, barge_in=True)
+    handler = vad("--barge_in_min_ms", "300")
+    first, = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert isinstance(first, SpeechSegment) and conversation.reply is first.turn
+    assert not conversation.should_listen.is_set()  # answering
+    # the user speaks over the reply for 1.2 s: the reply stops, and all of that speech is the next question
+    second, = feed(handler, conversation, silence_pcm(0.3) + tone_pcm(1.2) + silence_pcm(0.8))
+    assert first.turn.interrupted and is_cancelled(first) and first.turn.heard == "The knight rode"
+    assert 1.55 < len(second.audio) / 16000 < 1.7  # 1.2 s + the 200 ms pads, from the onset: nothing of it lost
+    assert [c[0] for c in events.calls] == ["started", "stopped", "interrupted", "started", "stopped"]
+    assert events.calls[3][1] == pytest.approx(1800 + 300, abs=80)  # the onset, on the conversation's audio clock
+
+
+def test_short_sounds_over_the_reply_do_not_interrupt_it():
+    conversation = Conversation(Recorder(), barge_in=True)
+    handler = vad("--barge_in_min_ms", "300")
+    first, = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    for _ in range(5):  # coughs, "mm-hmm"s
+        assert feed(handler, conversation, tone_pcm(0.2) + silence_pcm(0.8)) == []
+    assert not first.turn.cancelled and conversation.reply is first.turn
+
+
+def test_without_barge_in_speech_during_the_reply_is_not_heard():
+    conversation = Conversation(Recorder())
+    handler = vad()
+    first, = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert feed(handler, conversation, tone_pcm(1.5) + silence_pcm(0.8)) == []
+    assert not first.turn.cancelled
+
+
+def test_the_history_keeps_what_was_heard_whether_the_cut_comes_before_or_after_the_reply_is_recorded():
+    chat = Chat(4)
+    late = Turn(Conversation(), speech_end=0.0)  # recorded first, interrupted while it plays
+    late.record_reply(lambda text: chat.append("Tell me a story.", text), "Once upon a time there was a knight.")
+    late.interrupt("Once upon a")
+    early = Turn(Conversation(), speech_end=0.0)  # interrupted while the model still wrote it
+    early.interrupt("It was")
+    early.record_reply(lambda text: chat.append("And then?", text), "It was a dark and stormy night.")
+    early.record_reply(lambda text: chat.append("And then?", text), "again")  # a second record is ignored
+    assert [a["content"] for _, a in chat.exchanges] == [f"Once upon a {INTERRUPTED}", f"It was {INTERRUPTED}"]
+    late.revise_heard("Once")  # the client says how far it really played (conversation.item.truncate)
+    assert chat.exchanges[0][1]["content"] == f"Once {INTERRUPTED}"
+
+
+def test_interrupting_with_no_reply_under_way_does_nothing():
+    conversation = Conversation(Recorder())
+    assert conversation.interrupt() is None
+    turn = Turn(conversation, speech_end=time.monotonic())
+    conversation.reply_started(turn)
+    conversation.reply_finished(turn)
+    assert conversation.interrupt() is None and not turn.cancelled and conversation.should_listen.is_set()
+
+
+def test_the_timeline_gives_the_words_played():
+    timeline = ReplyTimeline()
+    for text, ms in (("One two three four.", 1000), ("", 1000), ("Five six.", 1000)):
+        timeline.add(text, ms)
+    assert timeline.heard(0) == ""
+    assert timeline.heard(1000) == "One two"  # half of the first sentence's 2 s: half its words
+    assert timeline.heard(2000) == "One two three four."
+    assert timeline.heard(2500) == "One two three four. Five"
+    assert timeline.heard(5000) == timeline.text == "One two three four. Five six."
