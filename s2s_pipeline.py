@@ -59,6 +59,9 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
         stage("tts", tts_backend.load_handler(), q.sentences, q.audio_out, config=tts_config,
               model=models.get("tts")),
     ]
+    for connection in connections:  # the Realtime endpoint offers function tools when the language model takes them
+        if hasattr(connection, "tools_supported"):
+            connection.tools_supported = handlers[2].supports_tools
     handlers = connections + handlers
     logger.info("pipeline loaded in %.1f s", time.monotonic() - started)
     return ThreadManager(handlers, q.stop_event)

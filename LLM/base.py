@@ -11,7 +11,7 @@ from LLM.answer_language import answer_language_instruction, question_with_instr
 from LLM.chat import Chat, remembered
 from utils.console import print_assistant
 from utils.pipeline.base_handler import BaseHandler
-from utils.pipeline.messages import Conversation, Sentence, Transcript, cut_reply
+from utils.pipeline.messages import Conversation, Sentence, ToolCall, Transcript, cut_reply
 from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -24,12 +24,27 @@ class BackendError(Exception):
     or refused the request): the turn is dropped and the handler keeps serving."""
 
 
+def _call_message(text: str, calls: list[ToolCall]) -> dict:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+        ],
+    }
+
+
 class LLMHandler(BaseHandler):
     """Transcript in, Sentence out. Subclasses load a model in `setup` (calling `setup_chat`) and
     implement `stream(messages)`, a generator of text pieces.
 
     The user's language travels in `Transcript.language` (the STT's detection with `--language auto`);
-    when it is not English, every backend is asked to answer in it."""
+    when it is not English, every backend is asked to answer in it.
+
+    A backend with `supports_tools` takes `stream(messages, tools=[...])` (Chat Completions function tools, from a
+    Realtime client's session) and may yield `ToolCall`s among its text pieces."""
+
+    supports_tools = False
 
     def setup_chat(self, config) -> None:
         self.chat_config = config
@@ -44,7 +59,7 @@ class LLMHandler(BaseHandler):
             chat = self.chats[conversation] = Chat(c.chat_size, c.init_chat_prompt, c.init_chat_role, c.history_format)
         return chat
 
-    def stream(self, messages: list[dict]) -> Iterable[str]:
+    def stream(self, messages: list[dict], **options) -> Iterable[str | ToolCall]:
         raise NotImplementedError
 
     def warmup(self, **limit) -> None:
@@ -85,13 +100,23 @@ class LLMHandler(BaseHandler):
         chat = self.chat_of(turn.conversation)
         chat.set_system_prompt(turn.conversation.instructions)
         chat.keep_language(transcript.language)
-        question = self.question_for(transcript)
+        if transcript.tool_outputs:  # the model goes on from its function calls: the question is the pending one
+            question = chat.pending[0]["content"] if chat.pending else ""
+            messages = chat.messages_after_calls(transcript.tool_outputs)
+        else:
+            question = self.question_for(transcript)
+            messages = chat.messages(question)
         self.before_reply(turn.conversation)
-        stream = self.stream(chat.messages(question))
+        tools = turn.conversation.tools if self.supports_tools else []
+        stream = self.stream(messages, tools=tools) if tools else self.stream(messages)
+        calls: list[ToolCall] = []
         try:
             for piece in stream:
                 if turn.cancelled:
                     return
+                if isinstance(piece, ToolCall):
+                    calls.append(piece)
+                    continue
                 turn.mark("first_token")
                 pieces.append(piece)
                 for sentence in splitter.push(piece):
@@ -116,6 +141,13 @@ class LLMHandler(BaseHandler):
         if rest:
             turn.mark("first_sentence")
         reply = "".join(pieces).strip()
+        if calls:  # the answer waits for the client to run them: the question stays open
+            chat.pending = [{"role": "user", "content": question}, _call_message(reply, calls)]
+            for call in calls:
+                turn.conversation.events.function_call(turn, call)
+            yield Sentence(rest, transcript.language, turn, last=True)
+            return
+        chat.pending = []
 
         def record() -> None:  # only once the turn is certain: a withdrawn speculative turn leaves no trace
             turn.record_reply(lambda text: chat.append(question, text, transcript.language), remembered(reply))

@@ -35,6 +35,8 @@ class Chat:
         self.history_format = history_format
         self.system = {"role": system_role, "content": system_prompt} if system_prompt else None
         self.exchanges: list[tuple[dict, dict]] = []
+        # A question whose answer waits for function outputs: the user's message and the model's call message.
+        self.pending: list[dict] = []
         self._languages: list[str | None] = []  # each exchange's question language
 
     def history(self) -> list[dict]:
@@ -57,6 +59,11 @@ class Chat:
     def messages(self, user_text: str) -> list[dict]:
         """What the model sees for a new user message."""
         return self.history() + [{"role": "user", "content": user_text}]
+
+    def messages_after_calls(self, outputs) -> list[dict]:
+        """What the model sees to go on from its function calls: the pending question, its calls, their outputs."""
+        tool_messages = [{"role": "tool", "tool_call_id": call_id, "content": output} for call_id, output in outputs]
+        return self.history() + self.pending + tool_messages
 
     def append(self, user_text: str, assistant_text: str, language: str | None = None) -> dict:
         """Add an exchange; returns its assistant message, which an interruption may later cut short in place."""

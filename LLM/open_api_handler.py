@@ -11,6 +11,7 @@ import os
 import openai
 
 from LLM.base import BackendError, LLMHandler
+from utils.pipeline.messages import ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ MAX_RETRIES = 1  # the client's own backoff: one retry rides out a blip without 
 
 
 class OpenApiLanguageModelHandler(LLMHandler):
+    supports_tools = True  # the server decides whether its model calls them
+
     def setup(self, config, model=None) -> None:
         """`model`: a ready openai.OpenAI client, for tests."""
         self.config = config
@@ -46,15 +49,29 @@ class OpenApiLanguageModelHandler(LLMHandler):
             self._model_name = models[0].id
         return self._model_name
 
-    def stream(self, messages, **overrides):
+    def stream(self, messages, tools=None, **overrides):
         kwargs = {**self.config.gen_kwargs, **overrides}
+        if tools:
+            kwargs["tools"] = tools
+        calls: dict[int, dict] = {}  # by index: a call's id and name come first, its arguments in pieces
         try:
             response = self.client.chat.completions.create(
                 model=self.model_name(), messages=messages, stream=True, **kwargs
             )
             for chunk in response:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                if delta.content:
+                    yield delta.content
+                for part in delta.tool_calls or []:
+                    call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] = part.id or call["id"]
+                    if part.function is not None:
+                        call["name"] = part.function.name or call["name"]
+                        call["arguments"] += part.function.arguments or ""
+            for index, call in sorted(calls.items()):
+                yield ToolCall(call["id"] or f"call_{index}", call["name"], call["arguments"] or "{}")
         except openai.APIError as e:
             raise BackendError(f"{self.config.open_api_base_url}: {_describe(e)}") from e
 

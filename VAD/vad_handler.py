@@ -33,11 +33,13 @@ class _Stream:
     tentative: Turn | None = None  # started on a short silence, not yet confirmed or withdrawn
     samples_in: int = 0  # the conversation's audio clock, in samples: what the Realtime events count in
     in_utterance: bool = False  # speech_started was said for the current utterance
+    stopped_said: bool = False  # speech_stopped was said for the current pause
 
     def restart(self) -> None:
         self.detector.reset()
         self.pending = b""
         self.in_utterance = False
+        self.stopped_said = False
         if self.tentative is not None:
             self.tentative.withdraw()  # (no-op once confirmed)
             self.tentative = None
@@ -94,6 +96,9 @@ class VADHandler(BaseHandler):
             if stream.detector.triggered and not stream.in_utterance:
                 stream.in_utterance = True
                 conversation.events.speech_started(self._audio_ms(stream) - stream.detector.speech_ms)
+            elif stream.stopped_said and stream.detector.hearing_speech:  # the pause was not the end
+                stream.stopped_said = False
+                conversation.events.speech_started(self._audio_ms(stream))
             if stream.detector.hearing_speech:
                 stream.last_speech_at = time.monotonic()
                 if stream.tentative is not None:  # the user goes on: the speculative turn is void
@@ -109,7 +114,13 @@ class VADHandler(BaseHandler):
             if utterance.skipped:
                 if utterance.final:
                     logger.info("skipped an utterance of %.0f ms (%s)", utterance.speech_ms, utterance.skipped)
+                    if stream.in_utterance and not stream.stopped_said:
+                        conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
+                    stream.in_utterance = stream.stopped_said = False
                 continue
+            if not stream.stopped_said:
+                stream.stopped_said = True
+                conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
             if not utterance.final:
                 stream.tentative = Turn(conversation, speech_end=stream.last_speech_at, tentative=True)
                 segment = self._segment(utterance, stream.tentative)
@@ -121,13 +132,14 @@ class VADHandler(BaseHandler):
                 turn = stream.tentative
                 self._log_decision(turn, utterance is _COMPLETE, stream.detector.silence_ms)
                 conversation.reply_started(turn)
-                turn.confirm()  # its work is already under way
+                conversation.events.committed(turn)
+                turn.confirm()  # its work is already under way (its transcript is said as it confirms)
                 stream.tentative = None
             else:
                 turn = Turn(conversation, speech_end=stream.last_speech_at)
                 conversation.reply_started(turn)
+                conversation.events.committed(turn)
                 yield self._segment(utterance, turn)
-            conversation.events.speech_stopped(turn, self._audio_ms(stream) - stream.detector.silence_ms)
             stream.restart()
             if not conversation.barge_in:
                 return  # the rest of this frame is the assistant's turn: not listened to
@@ -140,6 +152,8 @@ class VADHandler(BaseHandler):
             return False
         if not stream.detector.hearing_speech:
             return False
+        stream.in_utterance = True
+        conversation.events.speech_started(self._audio_ms(stream) - stream.detector.speech_ms)  # before the cut
         turn = conversation.interrupt()
         logger.info("conversation %d: the user cut in after %.0f ms of speech%s", conversation.id,
                     stream.detector.speech_ms, "" if turn is None else f"; reply to turn {turn.id} stopped")

@@ -2,7 +2,7 @@
 # Installs what the voice assistant needs on a Debian/Ubuntu machine, into the current Python.
 #   bash scripts/install.sh          # the embedded default stack (offline models, CPU)
 #   bash scripts/install.sh --dev    # + what the tests need: espeak-ng, PulseAudio, pytest, ruff, mypy, the optional
-#                                    #   backends (requirements-backends.txt) and Parler's own venv
+#                                    #   backends (requirements-backends.txt), Chromium + Playwright, Parler's own venv
 # Each step says what it does and how long it took: a fresh --dev install took about 12 minutes on 2 cores, several of
 # them compiling llama.cpp.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 PY=${PYTHON:-python3}
-steps=$((3 + 2 * dev))
+steps=$((3 + 3 * dev))
 step=0
 started=$SECONDS
 
@@ -58,6 +58,9 @@ if [ $dev -eq 1 ]; then
   begin "test and lint tools (requirements-dev.txt: pytest, ruff, mypy) and the optional backends" \
     "(requirements-backends.txt: torch, mlx, funasr, openai, the servers the tests start...)"
   $PY -m pip install -q -r requirements-dev.txt -r requirements-backends.txt
+  done_step
+  begin "Chromium and Playwright for the web page's browser test (scripts/install_browser.sh)"
+  bash scripts/install_browser.sh
   done_step
   begin "Parler-TTS in its own venv, .venv-parler (it pins transformers 4.46; about 480 MB, under a minute)"
   bash scripts/install_parler.sh

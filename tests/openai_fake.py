@@ -76,6 +76,9 @@ class RecordingServer:
         self.slow_s = 30.0  # how long "slow" and "stall" keep the client waiting (cut short when the server closes)
         self.chunk_s, self.chunk_delay_s = 0.1, 0.0
         self.transcripts: deque = deque()
+        # The next chat requests that offer tools answer with these function calls, (name, arguments JSON) each,
+        # instead of `pieces`.
+        self.tool_calls: deque = deque()
         self.transcribe = transcribe or (lambda wav, fields: (self.transcripts.popleft() if self.transcripts else "hello", "en"))
         self.speak = speak or (lambda text, fields: tone_speech(text))
         self.closing = threading.Event()
@@ -145,13 +148,14 @@ class RecordingServer:
                         return
                     self._speech(request)
                 elif path.endswith("/chat/completions"):
-                    outer.requests.append(json.loads(body or b"{}"))
+                    request = json.loads(body or b"{}")
+                    outer.requests.append(request)
                     if outer.status != 200:
                         self._json(outer.status, {"error": {"message": "scripted failure", "type": "server_error"}})
                         return
                     if self._scripted_failure():
                         return
-                    self._chat()
+                    self._chat(request)
                 else:
                     self._json(404, {"error": {"message": f"no such endpoint {path}"}})
 
@@ -217,14 +221,33 @@ class RecordingServer:
                 outer.speech_sent.append((first, time.monotonic()))  # before the end: the client waits for it
                 self._end_chunks()
 
-            def _chat(self) -> None:
+            def _chat(self, request: dict) -> None:
                 self._start_chunks("text/event-stream")
+                if outer.tool_calls and request.get("tools"):
+                    self._call(*outer.tool_calls.popleft())
+                    return
                 for piece in [None, *outer.pieces]:
                     delta = {"role": "assistant"} if piece is None else {"content": piece}
                     self._event({"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": outer.model,
                                  "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
                 self._event({"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": outer.model,
                              "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                self._chunk(b"data: [DONE]\n\n")
+                self._end_chunks()
+
+            def _call(self, name: str, arguments: str) -> None:
+                """A function call streamed as the OpenAI API does: id and name first, the arguments in two pieces."""
+                half = len(arguments) // 2
+                deltas = [{"role": "assistant", "content": None},
+                          {"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function",
+                                           "function": {"name": name, "arguments": ""}}]},
+                          {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
+                          {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]}]
+                for delta in deltas:
+                    self._event({"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": outer.model,
+                                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+                self._event({"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": outer.model,
+                             "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
                 self._chunk(b"data: [DONE]\n\n")
                 self._end_chunks()
 

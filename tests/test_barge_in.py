@@ -1,5 +1,6 @@
 """Barge-in with fakes: the VAD hears the user over the reply, short sounds do not count, the interrupted turn stops
 every stage, and the history keeps the part of the reply that was heard."""
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,11 @@ class Recorder(ConversationEvents):
     def speech_started(self, turn_audio_ms):
         self.calls.append(("started", round(turn_audio_ms)))
 
-    def speech_stopped(self, turn, turn_audio_ms):
-        self.calls.append(("stopped", turn.id))
+    def speech_stopped(self, turn_audio_ms):
+        self.calls.append(("stopped", round(turn_audio_ms)))
+
+    def committed(self, turn):
+        self.calls.append(("committed", turn.id))
 
     def heard(self, turn):
         return self._heard
@@ -42,14 +46,14 @@ class Recorder(ConversationEvents):
 
 
 def vad(*flags) -> VADHandler:
-    config = parse_arguments(["--end_of_turn", "silence", "--speculative_silence_ms", "0", *flags]).vad
+    config = parse_arguments(["--end_of_turn", "silence", "--speculative_silence_ms", "0", *flags]).vad  # (last wins)
     return VADHandler(threading.Event(), None, None, setup_kwargs={"config": config, "model": ScriptedVADModel()})
 
 
 def feed(handler: VADHandler, conversation: Conversation, pcm: bytes, chunk: int = 1024) -> list:
     out = []
     for i in range(0, len(pcm), chunk):
-        out += list(handler.process(AudioFrame(pcm[i:i + chunk], conversation)))
+        out += list(handler.process(AudioFrame(pcm[i : i + chunk], conversation)))
     return out
 
 
@@ -57,21 +61,39 @@ def test_speech_over_the_reply_interrupts_it_and_becomes_the_next_question():
     events = Recorder(heard="The knight rode")
     conversation = Conversation(events, barge_in=True)
     handler = vad("--barge_in_min_ms", "300")
-    first, = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
     assert isinstance(first, SpeechSegment) and conversation.reply is first.turn
     assert not conversation.should_listen.is_set()  # answering
     # the user speaks over the reply for 1.2 s: the reply stops, and all of that speech is the next question
-    second, = feed(handler, conversation, silence_pcm(0.3) + tone_pcm(1.2) + silence_pcm(0.8))
+    (second,) = feed(handler, conversation, silence_pcm(0.3) + tone_pcm(1.2) + silence_pcm(0.8))
     assert first.turn.interrupted and is_cancelled(first) and first.turn.heard == "The knight rode"
     assert 1.55 < len(second.audio) / 16000 < 1.7  # 1.2 s + the 200 ms pads, from the onset: nothing of it lost
-    assert [c[0] for c in events.calls] == ["started", "stopped", "interrupted", "started", "stopped"]
+    assert [c[0] for c in events.calls] == [
+        "started",
+        "stopped",
+        "committed",
+        "started",
+        "interrupted",
+        "stopped",
+        "committed",
+    ]  # speech_started comes before the cut, as in the protocol
     assert events.calls[3][1] == pytest.approx(1800 + 300, abs=80)  # the onset, on the conversation's audio clock
+    assert events.calls[5][1] == pytest.approx(1800 + 300 + 1200, abs=80)  # the voice's end
+
+
+def test_a_pause_that_is_not_the_end_says_speech_started_again():
+    events = Recorder()
+    conversation = Conversation(events)
+    handler = vad("--speculative_silence_ms", "150", "--min_silence_ms", "600")
+    out = feed(handler, conversation, tone_pcm(0.8) + silence_pcm(0.3) + tone_pcm(0.8) + silence_pcm(1.0))
+    assert [c[0] for c in events.calls] == ["started", "stopped", "started", "stopped", "committed"]
+    assert out[0].turn.withdrawn and out[-1].turn.confirmed
 
 
 def test_short_sounds_over_the_reply_do_not_interrupt_it():
     conversation = Conversation(Recorder(), barge_in=True)
     handler = vad("--barge_in_min_ms", "300")
-    first, = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
     for _ in range(5):  # coughs, "mm-hmm"s
         assert feed(handler, conversation, tone_pcm(0.2) + silence_pcm(0.8)) == []
     assert not first.turn.cancelled and conversation.reply is first.turn
@@ -80,7 +102,7 @@ def test_short_sounds_over_the_reply_do_not_interrupt_it():
 def test_without_barge_in_speech_during_the_reply_is_not_heard():
     conversation = Conversation(Recorder())
     handler = vad()
-    first, = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
     assert feed(handler, conversation, tone_pcm(1.5) + silence_pcm(0.8)) == []
     assert not first.turn.cancelled
 

@@ -199,7 +199,6 @@ def test_bad_events_get_an_error_each_and_the_session_stays_open(story_server):
         json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"abc").decode()}),
         json.dumps({"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 8000}}}}}),
         json.dumps({"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}}),
-        json.dumps({"type": "session.update", "session": {"tools": [{"type": "function", "name": "f"}]}}),
         json.dumps({"type": "session.update", "session": "fast"}),
         json.dumps({"type": "input_audio_buffer.commit"}),
         json.dumps({"type": "response.cancel"}),
@@ -228,8 +227,60 @@ def test_bad_events_get_an_error_each_and_the_session_stays_open(story_server):
     assert all(message and len(message.splitlines()) == 1 for message in errors)
     text = " | ".join(errors)
     for expected in ("not a JSON event", "made.up", "base64", "whole 16-bit samples", "8000", "audio/pcmu",
-                     "tools are not supported", "no response is in progress", "nothing to respond to", "system"):
+                     "no response is in progress", "nothing to respond to", "system"):
         assert expected in text, expected
+
+
+WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "The weather in a city.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def test_a_function_call_round_trips(story_server, story_llm):
+    story_llm.tool_calls.append(("get_weather", '{"city": "Paris"}'))
+
+    async def talk():
+        async with RealtimeTalker(story_server.realtime_port) as talk:
+            await talk.send({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL]}})
+            await talk.wait_for("session.updated")
+            asked = len(story_llm.requests)
+            await talk.send(text_item("What is the weather in Paris?"))
+            await talk.send({"type": "response.create"})
+            _, call = await talk.wait_for("response.function_call_arguments.done", 60)
+            _, first = await talk.wait_for("response.done", 30)
+            await talk.send({"type": "conversation.item.create", "item": {
+                "type": "function_call_output", "call_id": call.call_id, "output": '{"forecast": "sunny, 24 C"}'}})
+            await talk.send({"type": "response.create"})
+            _, second = await talk.wait_for("response.done", 60, where=lambda e: e.response.id != first.response.id)
+            await talk.send({"type": "conversation.item.create", "item": {
+                "type": "function_call_output", "call_id": call.call_id, "output": "again"}})
+            _, error = await talk.wait_for("error", 10)
+            return call, first, second, error, story_llm.requests[asked:]
+
+    call, first, second, error, requests = run(talk())
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+    assert first.response.status == "completed" and [o.type for o in first.response.output] == ["function_call"]
+    assert second.response.status == "completed" and second.response.output[0].type == "message"  # spoken
+    assert "not a function call awaiting" in error.error.message  # its output was given already
+    assert requests[0]["tools"] == [{"type": "function", "function": {k: WEATHER_TOOL[k] for k in
+                                                                      ("name", "description", "parameters")}}]
+    messages = requests[1]["messages"]  # the model goes on from its call and the client's output
+    assert messages[-2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    assert messages[-1] == {"role": "tool", "tool_call_id": call.call_id, "content": '{"forecast": "sunny, 24 C"}'}
+    assert messages[-3] == {"role": "user", "content": "What is the weather in Paris?"}
+
+
+def test_tools_with_a_backend_that_cannot_call_them_are_an_error(server):
+    async def talk():
+        async with RealtimeTalker(server.realtime_port) as talk:
+            await talk.send({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL]}})
+            _, error = await talk.wait_for("error", 10)
+            await talk.send({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}})
+            _, updated = await talk.wait_for("session.updated", 10)
+            return error, updated
+
+    error, updated = run(talk())
+    assert "tools are not supported" in error.error.message and "--llm open_api" in error.error.message
+    assert updated.session.tools == []
 
 
 # --- security ------------------------------------------------------------------------------------------------

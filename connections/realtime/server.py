@@ -56,6 +56,13 @@ class RealtimeEndpoint:
         self.model_name = model_name
         self.tools_supported = tools_supported
         self.host, self.port = config.realtime_host, config.realtime_port
+        try:
+            import websockets.asyncio.server  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "the Realtime endpoint needs websockets >= 14: pip install 'websockets>=14', or turn it "
+                "off with --realtime_port 0"
+            ) from None
         self.sock = bind(self.host, self.port)  # a busy port fails at start-up
         self.sessions: set[RealtimeSession] = set()
         logging.getLogger("websockets.realtime").setLevel(logging.WARNING)  # a line per connection: ours says more

@@ -30,6 +30,7 @@ from utils.pipeline.messages import (
     Conversation,
     ConversationEvents,
     SpeechSegment,
+    ToolCall,
     Transcript,
     Turn,
 )
@@ -56,6 +57,7 @@ class _Response:
     resampler: Any = None
     done: bool = False
     audio_started: bool = False
+    calls: list = field(default_factory=list)  # function_call items, in the order the model made them
 
 
 class RealtimeSession(ConversationEvents):
@@ -84,7 +86,10 @@ class RealtimeSession(ConversationEvents):
         self._playing: _Response | None = None
         self._play_end = 0.0  # when the audio sent so far will have played at the client
         self._last_item_id: str | None = None
+        self._speaking_item: str | None = None  # the id of the user item being spoken
         self._pending_text: list[str] = []  # user text items waiting for response.create
+        self._pending_outputs: list[tuple[str, str]] = []  # function_call_output items waiting for response.create
+        self._open_calls: set[str] = set()  # call ids the model made that await their output
         self._manual = bytearray()  # input audio held for commit (turn_detection null), 16 kHz int16
         self._resampler_in: Any = None
         self._admitted = 0  # input bytes let into the pipeline (16 kHz)
@@ -246,6 +251,10 @@ class RealtimeSession(ConversationEvents):
         self.settings = settings
         self.conversation.barge_in = settings.turn_detection and settings.interrupt_response
         self.conversation.instructions = settings.instructions
+        self.conversation.tools = [
+            {"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters") if k in t}}
+            for t in settings.tools
+        ]
         self._emit("session.updated", session=self._describe())
 
     def _append(self, event: dict) -> None:
@@ -313,7 +322,11 @@ class RealtimeSession(ConversationEvents):
         self._emit("input_audio_buffer.cleared")
 
     def _item_create(self, event: dict) -> None:
-        text = rt.user_text(event.get("item"))
+        item = event.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call_output" and self.conversation.tools:
+            self._function_output(item)
+            return
+        text = rt.user_text(item)
         item_id = event["item"].get("id") if isinstance(event["item"].get("id"), str) else rt.new_id("item")
         self._pending_text.append(text)
         item = rt.user_item(item_id, text=text)
@@ -322,7 +335,34 @@ class RealtimeSession(ConversationEvents):
         self._emit("conversation.item.done", previous_item_id=self._last_item_id, item=item)
         self._last_item_id = item_id
 
+    def _function_output(self, item: dict) -> None:
+        call_id, output = item.get("call_id"), item.get("output")
+        if not isinstance(call_id, str) or call_id not in self._open_calls:
+            raise ProtocolError(f"call_id {call_id!r} is not a function call awaiting its output", param="item.call_id")
+        if not isinstance(output, str):
+            raise ProtocolError("a function_call_output's 'output' must be a string", param="item.output")
+        self._open_calls.discard(call_id)
+        self._pending_outputs.append((call_id, output))
+        item_id = item.get("id") if isinstance(item.get("id"), str) else rt.new_id("item")
+        added = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call_output",
+            "call_id": call_id,
+            "output": output,
+            "status": "completed",
+        }
+        self._emit("conversation.item.added", previous_item_id=self._last_item_id, item=added)
+        self._emit("conversation.item.done", previous_item_id=self._last_item_id, item=added)
+        self._last_item_id = item_id
+
     def _response_create(self, event: dict) -> None:
+        if self._pending_outputs and not self._pending_text:
+            outputs, self._pending_outputs = tuple(self._pending_outputs), []
+            turn = Turn(self.conversation, speech_end=time.monotonic())
+            self._start(turn, lambda: self.endpoint.transcripts.put_nowait(Transcript("", None, turn, outputs)))
+            self._response(turn)
+            return
         if not self._pending_text:
             if self.conversation.reply is not None:
                 return  # the reply to the committed audio is under way: this is its response
@@ -383,14 +423,26 @@ class RealtimeSession(ConversationEvents):
         self._threadsafe(self._speech_started, turn_audio_ms)
 
     def _speech_started(self, audio_ms: float) -> None:
-        self._emit("input_audio_buffer.speech_started", audio_start_ms=int(max(0.0, audio_ms)), item_id=None)
+        if self._speaking_item is None:
+            self._speaking_item = rt.new_id("item")  # the user item this speech becomes, once committed
+        self._emit(
+            "input_audio_buffer.speech_started", audio_start_ms=int(max(0.0, audio_ms)), item_id=self._speaking_item
+        )
 
-    def speech_stopped(self, turn: Turn, turn_audio_ms: float) -> None:
-        self._threadsafe(self._speech_stopped, turn, turn_audio_ms)
+    def speech_stopped(self, turn_audio_ms: float) -> None:
+        self._threadsafe(self._speech_stopped, turn_audio_ms)
 
-    def _speech_stopped(self, turn: Turn, audio_ms: float) -> None:
-        item_id = self._user_item(turn)
-        self._emit("input_audio_buffer.speech_stopped", audio_end_ms=int(max(0.0, audio_ms)), item_id=item_id)
+    def _speech_stopped(self, audio_ms: float) -> None:
+        self._emit(
+            "input_audio_buffer.speech_stopped", audio_end_ms=int(max(0.0, audio_ms)), item_id=self._speaking_item
+        )
+
+    def committed(self, turn: Turn) -> None:
+        self._threadsafe(self._committed, turn)
+
+    def _committed(self, turn: Turn) -> None:
+        item_id = self._user_items.setdefault(turn.id, self._speaking_item or rt.new_id("item"))
+        self._speaking_item = None
         self._emit("input_audio_buffer.committed", item_id=item_id, previous_item_id=self._last_item_id)
         self._emit(
             "conversation.item.added", previous_item_id=self._last_item_id, item=rt.user_item(item_id, transcript=None)
@@ -422,6 +474,38 @@ class RealtimeSession(ConversationEvents):
 
     def interrupted(self, turn: Turn) -> None:
         self._threadsafe(self._finish, turn, "cancelled", "turn_detected" if self.settings.turn_detection else None)
+
+    def function_call(self, turn: Turn, call: ToolCall) -> None:
+        self._threadsafe(self._function_call, turn, call)
+
+    def _function_call(self, turn: Turn, call: ToolCall) -> None:
+        response = self._response(turn)
+        item = {
+            "id": rt.new_id("item"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "completed",
+            "call_id": call.call_id,
+            "name": call.name,
+            "arguments": call.arguments,
+        }
+        index = len(response.calls) + (1 if response.audio_started else 0)
+        response.calls.append(item)
+        self._open_calls.add(call.call_id)
+        self._emit("response.output_item.added", response_id=response.id, output_index=index, item=item)
+        self._emit("conversation.item.added", previous_item_id=self._last_item_id, item=item)
+        self._last_item_id = item["id"]
+        self._emit(
+            "response.function_call_arguments.done",
+            response_id=response.id,
+            item_id=item["id"],
+            output_index=index,
+            call_id=call.call_id,
+            name=call.name,
+            arguments=call.arguments,
+        )
+        self._emit("response.output_item.done", response_id=response.id, output_index=index, item=item)
+        self._emit("conversation.item.done", previous_item_id=None, item=item)
 
     # --- responses ---
 
@@ -516,15 +600,19 @@ class RealtimeSession(ConversationEvents):
         transcript = response.timeline.text
         if status == "cancelled":
             transcript = turn.heard if turn.heard is not None else transcript
-        item = rt.assistant_item(response.item_id, transcript, "completed" if status == "completed" else "incomplete")
-        ids = {"response_id": response.id, "item_id": response.item_id, "output_index": 0, "content_index": 0}
+        output = list(response.calls)
         if response.audio_started:
+            item = rt.assistant_item(
+                response.item_id, transcript, "completed" if status == "completed" else "incomplete"
+            )
+            ids = {"response_id": response.id, "item_id": response.item_id, "output_index": 0, "content_index": 0}
             self._emit("response.output_audio.done", **ids)
-        self._emit("response.output_audio_transcript.done", **ids, transcript=transcript)
-        self._emit("response.content_part.done", **ids, part={"type": "output_audio", "transcript": transcript})
-        self._emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
-        self._emit("conversation.item.done", previous_item_id=None, item=item)
-        self._emit("response.done", response=rt.response_object(response.id, status, [item], reason))
+            self._emit("response.output_audio_transcript.done", **ids, transcript=transcript)
+            self._emit("response.content_part.done", **ids, part={"type": "output_audio", "transcript": transcript})
+            self._emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
+            self._emit("conversation.item.done", previous_item_id=None, item=item)
+            output.insert(0, item)
+        self._emit("response.done", response=rt.response_object(response.id, status, output, reason))
         if status == "completed":
             self.endpoint.metrics.turn_done(turn)
             self.conversation.reply_finished(turn)  # (paced: the last audio has just been sent)

@@ -43,10 +43,14 @@ class ConversationEvents:
     The default does nothing: the socket protocol and local mode have no channel for them."""
 
     def speech_started(self, turn_audio_ms: float) -> None:
-        """The VAD heard the user start speaking; `turn_audio_ms`: the conversation's audio clock."""
+        """The VAD heard the user start speaking (or go on after a pause it had taken for the end);
+        `turn_audio_ms`: where, on the conversation's audio clock."""
 
-    def speech_stopped(self, turn: Turn, turn_audio_ms: float) -> None:
-        """The user's turn is over (confirmed): `turn` will be answered."""
+    def speech_stopped(self, turn_audio_ms: float) -> None:
+        """The VAD heard the voice stop (the turn may still go on: then speech_started follows)."""
+
+    def committed(self, turn: Turn) -> None:
+        """The user's turn is over (confirmed): `turn` will be answered. Said before its transcript."""
 
     def transcribed(self, turn: Turn, text: str, language: str | None) -> None:
         """The confirmed turn's transcript."""
@@ -60,6 +64,9 @@ class ConversationEvents:
 
     def interrupted(self, turn: Turn) -> None:
         """The reply to `turn` was cut short (barge-in, or the client cancelled it)."""
+
+    def function_call(self, turn: Turn, call: ToolCall) -> None:
+        """The model asks the client to run a function (one of the conversation's `tools`)."""
 
 
 class Conversation:
@@ -81,6 +88,7 @@ class Conversation:
         self.barge_in = barge_in
         self.paced_output = False
         self.instructions: str | None = None
+        self.tools: list[dict] = []  # function tools in the Chat Completions format, for backends that take them
         self.reply: Turn | None = None  # the turn being answered
         self._lock = threading.Lock()
 
@@ -255,9 +263,22 @@ class SpeechSegment:
 
 @dataclass
 class Transcript:
+    """What the user said. `tool_outputs`: instead of words, the client's results of the function calls the model
+    made in the previous turn, as (call_id, output): the model goes on from them."""
+
     text: str
     language: str | None
     turn: Turn
+    tool_outputs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the language model made (a Realtime client runs it and sends back its output)."""
+
+    call_id: str
+    name: str
+    arguments: str
 
 
 @dataclass
