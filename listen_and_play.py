@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from connections import handshake
+from connections.full_duplex import CleanMicrophone, EchoReference
 from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
 from utils.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
 
@@ -34,9 +35,10 @@ class ClientError(Exception):
     pass
 
 
-def connect_pair(host: str, send_port: int, recv_port: int) -> tuple[socket.socket, socket.socket]:
+def connect_pair(host: str, send_port: int, recv_port: int, full_duplex: bool = False) -> tuple[socket.socket, socket.socket]:
     """Both connections, paired on the server by the token it writes on the first (several clients
-    may connect at once); a server that sends none pairs them by arrival order."""
+    may connect at once); a server that sends none pairs them by arrival order. `full_duplex`: the token goes
+    back as S2S2, telling the server we cancel our echo and may talk over its replies."""
     send_sock = connect(host, send_port)
     try:
         token = handshake.read_token(send_sock)
@@ -45,7 +47,7 @@ def connect_pair(host: str, send_port: int, recv_port: int) -> tuple[socket.sock
         raise ClientError(f"the server said: {e}") from None
     recv_sock = connect(host, recv_port)
     if token:
-        recv_sock.sendall(token)
+        recv_sock.sendall(handshake.full_duplex(token) if full_duplex else token)
     return send_sock, recv_sock
 
 
@@ -216,7 +218,8 @@ def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_byt
     return question_end or time.monotonic()
 
 
-def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=1024, tail_s=0.3) -> None:
+def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=1024, tail_s=0.3,
+                      full_duplex: bool = False) -> None:
     try:
         import sounddevice as sd
     except OSError as e:  # the PortAudio library itself is missing
@@ -228,19 +231,27 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         except sd.PortAudioError:
             raise ClientError(f"no {what} found (devices: {_device_names(sd) or 'none'}); "
                               "use --input_file/--output_file on a machine without audio") from None
-    send_sock, recv_sock = connect_pair(host, send_port, recv_port)
+    canceller = None
+    if full_duplex:
+        from utils.echo_cancel import load_echo_canceller
+
+        canceller = load_echo_canceller("webrtc")  # None after one warning line: half-duplex, as without the flag
+    send_sock, recv_sock = connect_pair(host, send_port, recv_port, full_duplex=canceller is not None)
     stop = threading.Event()
-    to_send: queue.Queue[bytes] = queue.Queue(maxsize=500)
+    to_send: queue.Queue[tuple[float, bytes]] = queue.Queue(maxsize=500)
     blocksize = chunk_bytes // BYTES_PER_SAMPLE
     # The server's own speaker buffer and half-duplex gate (--mode local): the microphone stays closed while the
-    # reply waits for the speaker and until tail_s after its last sample was heard.
-    speaker = SpeakerBuffer(max_blocks=0)  # unbounded: the server sends the reply faster than it plays
+    # reply waits for the speaker and until tail_s after its last sample was heard. Full duplex: the microphone is
+    # always open, the reply's echo taken out of it (connections/full_duplex.py).
+    reference = EchoReference() if canceller is not None else None
+    speaker = SpeakerBuffer(max_blocks=0, reference=reference)  # unbounded: the server sends ahead of playback
     gate = HalfDuplexGate(speaker, tail_s=tail_s, margin_s=blocksize / SAMPLE_RATE)
+    clean = None
 
     def on_input(indata, frames, time_info, status):
-        if gate.mic_open(time.monotonic(), listening=True):
+        if canceller is not None or gate.mic_open(time.monotonic(), listening=True):
             try:
-                to_send.put_nowait(bytes(indata))
+                to_send.put_nowait((time.monotonic(), bytes(indata)))
             except queue.Full:
                 pass
 
@@ -253,14 +264,18 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
                                             callback=on_output)
         mic_stream = sd.RawInputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
                                        callback=on_input)
+        if canceller is not None:
+            clean = CleanMicrophone(canceller, reference, mic_stream.latency)
         with mic_stream, speaker_stream:
             receiver.start()
-            print("Listening. Speak; Ctrl-C to quit.", file=sys.stderr)
+            print("Listening. Speak; Ctrl-C to quit." + (" Talk over a reply to interrupt it." if clean else ""),
+                  file=sys.stderr)
             while not stop.is_set():
                 try:
-                    send_sock.sendall(to_send.get(timeout=0.2))
+                    captured_at, pcm = to_send.get(timeout=0.2)
                 except queue.Empty:
                     continue
+                send_sock.sendall(clean.process(pcm, captured_at) if clean is not None else pcm)
         because = why_closed(send_sock)
     except sd.PortAudioError as e:
         raise ClientError(f"audio device problem: {e}; see python -m sounddevice for the devices") from None
@@ -283,6 +298,9 @@ def parse_args(argv):
     p.add_argument("--send_port", type=int, default=12345, help="server port that receives our audio")
     p.add_argument("--recv_port", type=int, default=12346, help="server port that sends the reply")
     p.add_argument("--list_play_chunk_size", type=int, default=1024, help="bytes per chunk sent")
+    p.add_argument("--full_duplex", action="store_true",
+                   help="keep the microphone open during replies, their echo cancelled (WebRTC AEC3: pip install "
+                        "livekit), so you can interrupt one by talking over it")
     p.add_argument("--input_file", help="a WAV file to say instead of the microphone (any rate; mono mix)")
     p.add_argument("--output_file", help="with --input_file: write the reply here as a 16 kHz WAV")
     p.add_argument("--timeout_s", type=float, default=60.0, help="with --input_file: give up after this long")
@@ -297,6 +315,9 @@ def main(argv=None) -> int:
     if args.output_file and not args.input_file:
         print("error: --output_file needs --input_file", file=sys.stderr)
         return 2
+    if args.full_duplex and args.input_file:
+        print("error: --full_duplex is for the microphone and speaker, not --input_file", file=sys.stderr)
+        return 2
     problem = args.output_file and unwritable(args.output_file)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -304,7 +325,8 @@ def main(argv=None) -> int:
     try:
         if args.input_file:
             return talk_with_files(args)
-        talk_with_devices(args.host, args.send_port, args.recv_port, args.list_play_chunk_size)
+        talk_with_devices(args.host, args.send_port, args.recv_port, args.list_play_chunk_size,
+                          full_duplex=args.full_duplex)
         return 0
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)

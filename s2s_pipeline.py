@@ -33,12 +33,8 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
     def relisten(item) -> None:  # a dropped turn must not leave its conversation deaf
         metrics.turn_dropped(item)
         turn = getattr(item, "turn", None)
-        if turn is not None:  # (a speculative turn: once the VAD confirms it, and clears should_listen)
-            def finished() -> None:
-                turn.conversation.events.dropped(turn)
-                turn.conversation.reply_finished(turn)
-
-            turn.when_confirmed(finished)
+        if turn is not None:
+            turn.conversation.turn_dropped(turn)
         elif (conversation := conversation_of(item)) is not None:
             conversation.should_listen.set()
 
@@ -71,22 +67,36 @@ def _connections(config: PipelineConfig, q: Queues, metrics: TurnMetrics) -> lis
     if config.module.mode == "local":
         from connections.local_audio_streamer import LocalAudioStreamer
 
-        return [LocalAudioStreamer(q.stop_event, q.audio_frames, q.audio_out, metrics, config.local)]
+        return [LocalAudioStreamer(q.stop_event, q.audio_frames, q.audio_out, metrics, config.local,
+                                   echo_canceller=_echo_canceller(config.vad))]
     from connections.socket_server import ReplyDispatcher, SessionRegistry, SocketServer
 
     r = config.receiver
     registry = SessionRegistry(r.max_sessions, r.max_sessions_per_host)  # shared: one limit for both kinds of client
-    servers: list = [SocketServer(q.stop_event, q.audio_frames, registry, metrics, r, config.sender)]
+    barge_in = config.vad.barge_in and not config.vad.half_duplex  # for clients that cancel their echo (S2S2)
+    servers: list = [SocketServer(q.stop_event, q.audio_frames, registry, metrics, r, config.sender, barge_in)]
     if config.realtime.realtime_port:
         from connections.realtime.server import RealtimeEndpoint
 
         try:
             servers.append(RealtimeEndpoint(q.stop_event, q, registry, metrics, config.realtime,
-                                            model_name=f"s2s-{config.module.llm}"))
+                                            model_name=f"s2s-{config.module.llm}", barge_in=barge_in))
         except ConfigError:
             servers[0].close()
             raise
     return servers + [ReplyDispatcher(q.stop_event, q.audio_out, None, setup_kwargs={"registry": registry})]
+
+
+def _echo_canceller(vad):
+    """Local mode's echo canceller when barge-in is wanted; None (half-duplex) otherwise or when it is missing."""
+    if not vad.barge_in or vad.half_duplex:
+        return None
+    from utils.echo_cancel import load_echo_canceller
+
+    try:
+        return load_echo_canceller(vad.echo_canceller)
+    except ValueError as e:
+        raise ConfigError(f"--echo_canceller: {e}") from None
 
 
 def _health_server(config: PipelineConfig, metrics: TurnMetrics):

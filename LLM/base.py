@@ -4,7 +4,6 @@ and the conversation's history kept."""
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Iterable, Iterator
 
 from LLM.answer_language import answer_language_instruction, question_with_instruction
@@ -49,15 +48,14 @@ class LLMHandler(BaseHandler):
     def setup_chat(self, config) -> None:
         self.chat_config = config
         self.system_role = config.init_chat_role
-        # One history per conversation, freed with it: clients never see each other's words.
-        self.chats: weakref.WeakKeyDictionary[Conversation, Chat] = weakref.WeakKeyDictionary()
 
     def chat_of(self, conversation: Conversation) -> Chat:
-        chat = self.chats.get(conversation)
-        if chat is None:
-            c = self.chat_config
-            chat = self.chats[conversation] = Chat(c.chat_size, c.init_chat_prompt, c.init_chat_role, c.history_format)
-        return chat
+        """The conversation's history, kept in it (freed when it ends): clients never see each other's words."""
+        return conversation.state(self, self._new_chat)
+
+    def _new_chat(self) -> Chat:
+        c = self.chat_config
+        return Chat(c.chat_size, c.init_chat_prompt, c.init_chat_role, c.history_format)
 
     def stream(self, messages: list[dict], **options) -> Iterable[str | ToolCall]:
         raise NotImplementedError

@@ -5,9 +5,10 @@ import logging
 
 import numpy as np
 
+from STT.backchannel import is_backchannel
 from utils.console import print_user
 from utils.pipeline.base_handler import BaseHandler
-from utils.pipeline.messages import SpeechSegment, Transcript
+from utils.pipeline.messages import Conversation, SpeechSegment, Transcript
 from VAD.end_of_turn import ends_sentence
 
 logger = logging.getLogger(__name__)
@@ -19,12 +20,30 @@ class STTHandler(BaseHandler):
     # Whether transcripts end with a full stop only where the speaker finished a sentence (the Whisper family
     # does): then a transcript without one tells the end-of-turn logic that the user has not finished.
     punctuates = True
+    current_conversation: Conversation | None = None  # whose utterance `recognize` is working on (per-user state)
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         raise NotImplementedError
 
+    def conversation_state(self, key: str, create):
+        """State a backend keeps per conversation (the last language heard...); outside a turn (the warm-up), a
+        throwaway one."""
+        conversation = self.current_conversation
+        return create() if conversation is None else conversation.state((self, key), create)
+
     def process(self, segment: SpeechSegment):
-        text, language = self.recognize(segment.audio)
+        self.current_conversation = segment.turn.conversation
+        try:
+            text, language = self.recognize(segment.audio)
+        finally:
+            self.current_conversation = None
+        conversation = segment.turn.conversation
+        if conversation.paused is not None and not segment.turn.settled and is_backchannel(text):
+            # said over a reply that paused to hear it: not a turn; the reply plays on (VAD/vad_handler.py)
+            logger.info("heard %r over the reply: it plays on", text)
+            segment.turn.withdraw()
+            conversation.resume_reply()
+            return  # (before the transcript mark: the VAD may confirm a turn once it is there)
         segment.turn.ends_sentence = ends_sentence(text) if self.punctuates else None
         segment.turn.mark("transcript")
         if not text:

@@ -27,7 +27,7 @@ class WhisperSTTHandler(TransformersSTTHandler):
         self.multilingual = bool(getattr(generation_config, "is_multilingual", bool(lang_to_id)) and lang_to_id)
         self.id_to_language = {i: token.strip("<|>") for token, i in lang_to_id.items()}
         language = self.config.language
-        self.chooser = LanguageChooser() if self.multilingual and language == "auto" else None
+        self.detects_language = self.multilingual and language == "auto"
         if not self.multilingual and language not in ("en", "auto"):
             raise ConfigError(f"this Whisper model is English-only; --language {language} needs a multilingual one")
         if self.multilingual and language != "auto" and f"<|{language}|>" not in lang_to_id:
@@ -52,10 +52,13 @@ class WhisperSTTHandler(TransformersSTTHandler):
         self.warmup_runs = 2  # the first call compiles; 'reduce-overhead' records its CUDA graphs on the second
         logger.info("compiling Whisper (mode %s); the first start takes a while, later ones reuse the cache", mode)
 
+    @property
+    def chooser(self) -> LanguageChooser | None:
+        """The last good language is each conversation's own: one user's French does not become another's."""
+        return self.conversation_state("language", LanguageChooser) if self.detects_language else None
+
     def warmup(self) -> None:
         super().warmup()
-        if self.chooser is not None:
-            self.chooser.reset()  # silence's "language" must not become the last good one
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
         features = self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features

@@ -57,7 +57,7 @@ class WhisperMLXSTTHandler(STTHandler):
             model = self.load(config.model_name or DEFAULT_MODEL)
         self.model = model
         self.language = self.fixed_language(config.language)
-        self.chooser = LanguageChooser() if self.language is None else None
+        self.detects_language = self.language is None
         # detect_language needs a tokenizer that has language tokens: any language will do
         self.tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language="en")
         self.warmup()
@@ -82,11 +82,14 @@ class WhisperMLXSTTHandler(STTHandler):
             raise ConfigError(f"Whisper does not know --language '{language}'; give a code such as en, fr, de, or auto")
         return language
 
+    @property
+    def chooser(self) -> LanguageChooser | None:
+        """The last good language is each conversation's own: one user's French does not become another's."""
+        return self.conversation_state("language", LanguageChooser) if self.detects_language else None
+
     def warmup(self) -> None:
         """The first call builds MLX's kernels: pay for it at start-up, not on the first question."""
         self.recognize(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        if self.chooser is not None:
-            self.chooser.reset()  # silence's "language" must not become the last good one
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         mel = log_mel_spectrogram(audio, n_mels=self.model.dims.n_mels, padding=N_SAMPLES)

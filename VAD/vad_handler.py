@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,8 @@ from VAD.utterance_detector import Utterance, UtteranceDetector
 
 logger = logging.getLogger(__name__)
 
+PAUSE_AFTER_MS = 32  # speech over a reply pauses it at its first window (a false start resumes RESUME_AFTER_MS later)
+RESUME_AFTER_MS = 250  # a paused reply plays on after this much quiet that did not become a cut-in
 # Stands for the final cut of an utterance whose tentative turn was confirmed by a stage that waited too long.
 _CONFIRMED_ELSEWHERE = Utterance(np.zeros(0, np.float32), 0.0)
 # Stands for the final cut of an utterance that the end-of-turn logic heard as complete (its work is under way).
@@ -34,12 +35,14 @@ class _Stream:
     samples_in: int = 0  # the conversation's audio clock, in samples: what the Realtime events count in
     in_utterance: bool = False  # speech_started was said for the current utterance
     stopped_said: bool = False  # speech_stopped was said for the current pause
+    cutting_in: bool = False  # this utterance was spoken over the reply and lasts: the reply is cut once it is a turn
 
     def restart(self) -> None:
         self.detector.reset()
         self.pending = b""
         self.in_utterance = False
         self.stopped_said = False
+        self.cutting_in = False
         if self.tentative is not None:
             self.tentative.withdraw()  # (no-op once confirmed)
             self.tentative = None
@@ -56,25 +59,24 @@ class VADHandler(BaseHandler):
         # getattr: configs built by hand (tests) may predate the flag
         self.enhance = load_enhancer() if getattr(config, "audio_enhancement", False) else None
         self.turn_end = self._load_turn_end(config, turn_end_model)
-        # Freed with the conversation: nothing to clean up when a client leaves.
-        self._streams: weakref.WeakKeyDictionary[Conversation, _Stream] = weakref.WeakKeyDictionary()
 
     def _stream(self, conversation: Conversation) -> _Stream:
-        stream = self._streams.get(conversation)
-        if stream is None:
-            c = self.config
-            # With an end-of-turn model the handler ends complete turns early; the detector's own end is the fallback.
-            min_silence_ms = max(c.min_silence_ms, c.max_turn_silence_ms) if self.turn_end else c.min_silence_ms
-            detector = UtteranceDetector(self.model.fresh(), c.thresh, c.sample_rate, min_silence_ms,
-                                         c.speech_pad_ms, c.min_speech_ms, c.max_speech_ms,
-                                         getattr(c, "speculative_silence_ms", 0))
-            stream = self._streams[conversation] = _Stream(detector)
-        return stream
+        """The detector state of this conversation, kept in it (freed when it ends)."""
+        return conversation.state(self, self._new_stream)
+
+    def _new_stream(self) -> _Stream:
+        c = self.config
+        # With an end-of-turn model the handler ends complete turns early; the detector's own end is the fallback.
+        min_silence_ms = max(c.min_silence_ms, c.max_turn_silence_ms) if self.turn_end else c.min_silence_ms
+        detector = UtteranceDetector(self.model.fresh(), c.thresh, c.sample_rate, min_silence_ms,
+                                     c.speech_pad_ms, c.min_speech_ms, c.max_speech_ms,
+                                     getattr(c, "speculative_silence_ms", 0))
+        return _Stream(detector)
 
     def process(self, frame: AudioFrame):
         conversation = frame.conversation
         stream = self._stream(conversation)
-        replying = not conversation.should_listen.is_set()
+        replying = not conversation.should_listen.is_set() and not stream.cutting_in
         if replying and not conversation.barge_in:
             stream.restart()
             stream.samples_in += len(frame.pcm) // 2
@@ -91,7 +93,7 @@ class VADHandler(BaseHandler):
                     if utterance is not None and utterance.final:
                         stream.restart()  # a sound too short to interrupt: forgotten
                     continue
-                replying = False  # interrupted: this utterance goes on as the next question
+                replying = False  # a cut-in: this utterance goes on as the next question
                 utterance = None
             if stream.detector.triggered and not stream.in_utterance:
                 stream.in_utterance = True
@@ -114,6 +116,9 @@ class VADHandler(BaseHandler):
             if utterance.skipped:
                 if utterance.final:
                     logger.info("skipped an utterance of %.0f ms (%s)", utterance.speech_ms, utterance.skipped)
+                    if stream.cutting_in:  # not a question after all: the reply plays on
+                        stream.cutting_in = False
+                        conversation.resume_reply()
                     if stream.in_utterance and not stream.stopped_said:
                         conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
                     stream.in_utterance = stream.stopped_said = False
@@ -128,6 +133,14 @@ class VADHandler(BaseHandler):
                 if self.turn_end is not None:
                     stream.tentative.end_probability = self.turn_end.probability(segment.audio)
                 continue
+            if stream.tentative is not None and stream.tentative.withdrawn:  # a backchannel (STT/base.py)
+                stream.tentative = None
+                stream.restart()
+                replying = not conversation.should_listen.is_set()
+                continue
+            if stream.cutting_in and (cut := conversation.interrupt()) is not None:
+                # the user's turn is certain: the reply it was spoken over is cut now
+                logger.info("conversation %d: reply to turn %d cut by the user's turn", conversation.id, cut.id)
             if stream.tentative is not None:
                 turn = stream.tentative
                 self._log_decision(turn, utterance is _COMPLETE, stream.detector.silence_ms)
@@ -146,18 +159,31 @@ class VADHandler(BaseHandler):
             replying = True
 
     def _barges_in(self, stream: _Stream, conversation: Conversation) -> bool:
-        """During a reply, speech that lasts --barge_in_min_ms interrupts it (shorter sounds, a cough, a "mm-hmm",
-        do not). The speech heard so far stays in the detector: it starts the next question."""
-        if conversation.reply is None or stream.detector.speech_ms < getattr(self.config, "barge_in_min_ms", 300):
+        """During a reply: the first sound of speech pauses it (its sound stops at once). Speech that lasts
+        --barge_in_min_ms is a cut-in: True, and the utterance goes on as the next question; the reply is cut when
+        that turn is certain, unless its transcript is only a backchannel ("mm-hmm", "yeah": STT/base.py), which
+        lets the reply play on. A shorter sound (a cough) followed by RESUME_AFTER_MS of quiet lets it play on."""
+        detector = stream.detector
+        if conversation.reply is None:
             return False
-        if not stream.detector.hearing_speech:
+        if not detector.triggered:
+            conversation.resume_reply()  # (no-op unless paused)
             return False
-        stream.in_utterance = True
-        conversation.events.speech_started(self._audio_ms(stream) - stream.detector.speech_ms)  # before the cut
-        turn = conversation.interrupt()
-        logger.info("conversation %d: the user cut in after %.0f ms of speech%s", conversation.id,
-                    stream.detector.speech_ms, "" if turn is None else f"; reply to turn {turn.id} stopped")
-        return True
+        if detector.hearing_speech and detector.speech_ms >= getattr(self.config, "barge_in_min_ms", 300):
+            conversation.pause_reply()
+            stream.cutting_in = stream.in_utterance = True
+            conversation.events.speech_started(self._audio_ms(stream) - detector.speech_ms)
+            logger.info("conversation %d: %.0f ms of speech over the reply: paused while it may be a new turn",
+                        conversation.id, detector.speech_ms)
+            return True
+        if detector.hearing_speech and detector.speech_ms >= PAUSE_AFTER_MS:
+            conversation.pause_reply()
+        elif not detector.hearing_speech and detector.silence_ms >= RESUME_AFTER_MS:
+            if conversation.resume_reply() is not None:
+                logger.debug("conversation %d: a %.0f ms sound over the reply; it plays on", conversation.id,
+                             detector.speech_ms)
+            stream.restart()  # the sound is forgotten
+        return False
 
     @staticmethod
     def _audio_ms(stream: _Stream) -> float:

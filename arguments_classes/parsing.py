@@ -196,6 +196,11 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
     end_of_turn = by_class[VADHandlerArguments].end_of_turn
     if end_of_turn not in ("smart-turn", "silence"):
         raise ConfigError(f"unknown --end_of_turn '{end_of_turn}'; choose smart-turn or silence")
+    from utils.echo_cancel import BACKENDS as ECHO_CANCELLERS
+
+    echo_canceller = by_class[VADHandlerArguments].echo_canceller
+    if echo_canceller not in ECHO_CANCELLERS:
+        raise ConfigError(f"unknown --echo_canceller '{echo_canceller}'; choose {', '.join(ECHO_CANCELLERS)}")
     return PipelineConfig(
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),

@@ -42,11 +42,28 @@ class VADHandlerArguments:
         metadata={"help": "With --end_of_turn smart-turn: the silence after which an unfinished-sounding turn ends anyway, "
                           "in ms (at most 2500)."},
     )
+    barge_in: bool = field(
+        default=True,
+        metadata={"help": "Let the user interrupt a reply by speaking over it, where the echo of the reply is cancelled: "
+                          "local mode (with an echo canceller installed: pip install livekit), listen_and_play.py "
+                          "--full_duplex clients and Realtime sessions (the browser cancels it). The sound stops at the "
+                          "first sound of speech; speech that lasts --barge_in_min_ms cuts the reply, a shorter sound "
+                          "lets it play on."},
+    )
+    half_duplex: bool = field(
+        default=False,
+        metadata={"help": "Never listen while a reply plays (as before barge-in): for a microphone whose echo is not "
+                          "cancelled well. Wins over --barge_in."},
+    )
     barge_in_min_ms: Annotated[int, Range(50, 3000)] = field(
         default=300,
-        metadata={"help": "Where barge-in is on (Realtime sessions whose turn_detection says interrupt_response): speech "
-                          "over the reply that lasts this long, in ms, interrupts it; shorter sounds (a cough, "
-                          "\"mm-hmm\") do not."},
+        metadata={"help": "Where barge-in is on: speech over the reply that lasts this long, in ms, interrupts it; "
+                          "shorter sounds (a cough, \"mm-hmm\") pause it and it plays on."},
+    )
+    echo_canceller: str = field(
+        default="webrtc",
+        metadata={"help": "Local mode's echo canceller for barge-in (utils/echo_cancel.py): webrtc (WebRTC AEC3, pip "
+                          "install livekit), webrtc-apm, speex, speexdsp. Missing: one warning, half-duplex."},
     )
     end_of_turn_model_path: Optional[str] = field(
         default=None, metadata={"help": "Smart Turn ONNX file; default: the one inside the pipecat-ai package."})

@@ -12,6 +12,8 @@ were chosen on questions.txt); each session starts at a different one.
 
 Latency: from the question's last voiced sample (sent at the pace of speech) to the reply's first voiced
 sample as the client would play it (its first audio delta's arrival, plus where the voice starts in the audio).
+A cut-in is a reply whose first audio came before the question was over; "early, cut" counts replies started
+before the question was over and cut by it (barge-in): the reply that counts is the one that completes.
 """
 from __future__ import annotations
 
@@ -63,24 +65,26 @@ async def conversation(port: int, spoken: list[np.ndarray], start: int, results:
         await talk.wait_for("session.created", 30)
         for k in range(len(spoken)):
             index = (start + k) % len(spoken)
+            said_from = time.monotonic()
             voiced_end = await talk.say(spoken[index], silence_after_s=0.2)
             record = {"session": session, "turn": k + 1, "question": index}
-            try:
-                _, created = await talk.wait_for("response.created", REPLY_WAIT_S, voiced_end - 5)
-                rid = created.response.id
-                first_at, _ = await talk.wait_for("response.output_audio.delta", REPLY_WAIT_S, voiced_end - 5,
+            try:  # the reply that completes: a reply started while the question went on is cut by it (barge-in)
+                _, done = await talk.wait_for("response.done", REPLY_WAIT_S, said_from,
+                                              where=lambda e: e.response.status == "completed")
+                rid = done.response.id
+                first_at, _ = await talk.wait_for("response.output_audio.delta", 1, said_from,
                                                   where=lambda e, rid=rid: e.response_id == rid)
-                _, done = await talk.wait_for("response.done", REPLY_WAIT_S, voiced_end - 5,
-                                              where=lambda e, rid=rid: e.response.id == rid)
             except TimeoutError as e:
                 record["error"] = str(e)
                 results.append(record)
                 continue
+            record["cut_short"] = sum(1 for e in talk.of_type("response.done", said_from)
+                                      if e.response.status == "cancelled")
             audio = b"".join(base64.b64decode(e.delta) for e in talk.of_type("response.output_audio.delta")
                              if e.response_id == rid)
             heard_at = first_at + first_voice_offset_s(audio)
-            record.update(latency_ms=1000 * (heard_at - voiced_end), status=done.response.status,
-                          reply_s=len(audio) / 2 / RATE, cut_in=first_at < voiced_end)
+            record.update(latency_ms=float(1000 * (heard_at - voiced_end)), reply_s=len(audio) / 2 / RATE,
+                          cut_in=bool(first_at < voiced_end))
             transcripts = [e.transcript for e in talk.of_type("conversation.item.input_audio_transcription.completed")
                            if e.item_id]
             record["heard"] = transcripts[-1] if transcripts else ""
@@ -103,6 +107,7 @@ def summary(results: list[dict]) -> dict:
     return {
         "turns": len(results), "answered": len(latencies), "failed": sum("error" in r for r in results),
         "cut_ins": sum(r.get("cut_in", False) for r in results),
+        "replies_cut_by_the_question_going_on": sum(r.get("cut_short", 0) for r in results),
         "median_ms": percentile(latencies, 50) if latencies else None,
         "p90_ms": percentile(latencies, 90) if latencies else None,
         "max_ms": max(latencies) if latencies else None,
@@ -137,8 +142,8 @@ def main() -> int:
     finally:
         server.stop()
     print(f"\nRealtime endpoint, time to first audio ({args.voice} voice, {len(texts)} questions per conversation)")
-    print(f"{'sessions':>8} {'turns':>6} {'answered':>8} {'failed':>6} {'cut-ins':>7} {'median':>8} {'p90':>8} "
-          f"{'max':>8} {'turns 2+ median':>16}")
+    print(f"{'sessions':>8} {'turns':>6} {'answered':>8} {'failed':>6} {'cut-ins':>7} {'early, cut':>10} {'median':>8} "
+          f"{'p90':>8} {'max':>8} {'turns 2+ median':>16}")
     for sessions, run in report["runs"].items():
         s = run["summary"]
 
@@ -146,9 +151,9 @@ def main() -> int:
             return "-" if value is None else f"{value:.0f}"
 
         print(f"{sessions:>8} {s['turns']:>6} {s['answered']:>8} {s['failed']:>6} {s['cut_ins']:>7} "
-              f"{ms(s['median_ms']):>8} {ms(s['p90_ms']):>8} {ms(s['max_ms']):>8} {ms(s['later_turns_median_ms']):>16}")
+              f"{s['replies_cut_by_the_question_going_on']:>10} {ms(s['median_ms']):>8} {ms(s['p90_ms']):>8} {ms(s['max_ms']):>8} {ms(s['later_turns_median_ms']):>16}")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
     return 0
 
 

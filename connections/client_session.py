@@ -12,7 +12,8 @@ from connections.listening_socket import ACCEPT_POLL_S
 from connections.reply_sink import ReplySink
 from utils.audio import BYTES_PER_SECOND
 from utils.metrics import TurnMetrics
-from utils.pipeline.messages import AudioFrame, Conversation
+from utils.pipeline.messages import AudioFrame, AudioOut, Conversation, ConversationEvents, Turn, is_cancelled
+from utils.pipeline.reply_timeline import ReplyTimeline
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +25,24 @@ SEND_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped in
 MIN_AUDIO_FRACTION = 0.25
 AUDIO_WINDOW_S = 2.0
 REPLY_GRACE_S = 2.0  # after its reply has played, a half-duplex client takes a moment to stream again
+# Reply audio goes out at the pace it plays, this far ahead of the client's speaker: when the user cuts in, the
+# server stops sending and even a client with no control channel (a classic one) falls silent within it.
+PLAYBACK_LEAD_S = 0.15
+PACE_POLL_S = 0.01
 
 
-class ClientSession:
+class ClientSession(ConversationEvents):
     """Reads the client's audio into the shared input queue (paced: a flood is dropped, not queued) and
-    writes its reply audio from a bounded outbox. `close()` ends the conversation and frees everything."""
+    writes its reply audio from a bounded outbox, at the pace it plays. `close()` ends the conversation and frees
+    everything. A full-duplex client (its reply connection sent the S2S2 token) may talk over the reply: the
+    barge-in events below hold, resume and drop the reply audio here."""
 
     def __init__(self, conn: socket.socket, peer: str, input_queue: queue.Queue, metrics: TurnMetrics,
-                 chunk_size: int, idle_timeout_s: float, on_close, order: int = 0) -> None:
-        self.conversation = Conversation()
+                 chunk_size: int, idle_timeout_s: float, on_close, order: int = 0, barge_in: bool = False) -> None:
+        self.conversation = Conversation(events=self)
+        self._barge_in_allowed = barge_in
+        self._held = threading.Event()  # the user may be cutting in: send nothing until released
+        self._timeline: tuple[Turn, ReplyTimeline] | None = None  # the reply being sent: what it says, and when
         self.peer = peer
         self.host = peer.rsplit(":", 1)[0]
         self.created = time.monotonic()
@@ -73,12 +83,16 @@ class ClientSession:
             pass  # gone already: the reader finds out and closes the session
         self._reader.start()
 
-    def attach_reply_connection(self, conn: socket.socket) -> None:
+    def attach_reply_connection(self, conn: socket.socket, full_duplex: bool = False) -> None:
         with self._lock:
             if self.closed:
                 conn.close()
                 return
             self._send_conn = conn
+            if full_duplex and self._barge_in_allowed:
+                self.conversation.barge_in = True
+                self.conversation.paced_output = True  # its microphone stays open: the reply is over once sent
+                logger.info("client %s is full duplex: it may talk over the reply", self.peer)
         threading.Thread(target=self._write, args=(conn,), name=f"client-{self.id}-out", daemon=True).start()
 
     def quiet_for(self, now: float | None = None) -> float:
@@ -165,7 +179,14 @@ class ClientSession:
                     item = self.outbox.get(timeout=ACCEPT_POLL_S)
                 except queue.Empty:
                     continue
+                if is_cancelled(item) or not self._paced(item):
+                    continue  # cut short by the user: the rest of it is not sent
+                if self._timeline is None or self._timeline[0] is not item.turn:
+                    self._timeline = (item.turn, ReplyTimeline())
+                self._timeline[1].add(item.text, 1000 * len(item.pcm) / BYTES_PER_SECOND)
                 sink.deliver(item)
+                if item.last and self.conversation.paced_output:
+                    self.conversation.reply_finished(item.turn)
         except socket.timeout:
             reason = f"took no reply audio for {SEND_TIMEOUT_S:.0f} s"
         except OSError as e:
@@ -173,6 +194,36 @@ class ClientSession:
         finally:
             if reason and not self.closed:
                 self.close(reason)
+
+    def _paced(self, item: AudioOut) -> bool:
+        """Wait until the block is due (PLAYBACK_LEAD_S before the client plays it) and not held; False if the
+        turn was cut meanwhile."""
+        while not self.closed:
+            if is_cancelled(item):
+                return False
+            if not self._held.is_set() and self._reply_played_until - time.monotonic() <= PLAYBACK_LEAD_S:
+                return True
+            time.sleep(PACE_POLL_S)
+        return False
+
+    # --- barge-in (ConversationEvents, on the VAD's thread) ---
+
+    def reply_paused(self, turn: Turn) -> None:
+        self._held.set()
+
+    def reply_resumed(self, turn: Turn) -> None:
+        self._held.clear()
+
+    def interrupted(self, turn: Turn) -> None:
+        self._held.clear()  # the writer drops the rest of the turn's audio as it comes to it
+
+    def heard(self, turn: Turn) -> str | None:
+        """What was sent, less what the client has not played yet."""
+        timeline = self._timeline
+        if timeline is None or timeline[0] is not turn:
+            return ""
+        unplayed_s = max(0.0, self._reply_played_until - time.monotonic())
+        return timeline[1].heard(timeline[1].total_ms - 1000 * unplayed_s)
 
     def _send_pcm(self, conn: socket.socket, pcm: bytes) -> None:
         conn.sendall(pcm)

@@ -14,16 +14,36 @@ class SpeakerBuffer:
     bytes and notes a time stamp. Times are time.monotonic() seconds.
     """
 
-    def __init__(self, max_blocks: int) -> None:
+    def __init__(self, max_blocks: int, reference=None) -> None:
         self._blocks: queue.Queue[bytes] = queue.Queue(max_blocks)  # 0: no bound
         self._pending = bytearray()  # owned by the callback: bytes taken from the queue, not yet played
         self.sounding_until = float("-inf")  # when the last sample handed to the device will have been heard
+        self.reference = reference  # an EchoReference (connections/full_duplex.py): told what is played, and when
+        self.held = False  # barge-in: the user may be cutting in; silence until released, nothing lost
+        self._flush = False  # barge-in: the reply was cut; the callback drops what is queued
+        self.bytes_in = self.bytes_out = 0  # pushed / handed to the device: what is still queued
 
     def has_room(self) -> bool:
         return not self._blocks.full()
 
     def push(self, pcm: bytes) -> None:
         self._blocks.put_nowait(pcm)  # bounded: callers check has_room(); only this thread pushes
+        self.bytes_in += len(pcm)
+
+    def hold(self) -> None:
+        self.held = True
+
+    def release(self) -> None:
+        self.held = False
+
+    def flush(self) -> None:
+        """Drop the queued reply (the next callback does it: it owns the pending bytes) and play on."""
+        self._flush = True
+        self.held = False
+
+    @property
+    def queued_s(self) -> float:
+        return max(0, self.bytes_in - self.bytes_out) / BYTES_PER_SAMPLE / SAMPLE_RATE
 
     @property
     def busy(self) -> bool:
@@ -34,6 +54,20 @@ class SpeakerBuffer:
         """Copy queued audio into `outdata` (silence where there is none); returns the bytes of audio written.
         `output_delay_s`: from this callback to the moment its first sample is heard (PortAudio's DAC time)."""
         need = len(outdata)
+        if self._flush:
+            self._flush = False
+            self._pending.clear()
+            while True:
+                try:
+                    self._blocks.get_nowait()
+                except queue.Empty:
+                    break
+            self.bytes_out = self.bytes_in
+        if self.held:
+            outdata[:need] = bytes(need)
+            if self.reference is not None:
+                self.reference.played(b"", need // BYTES_PER_SAMPLE, now, output_delay_s)
+            return 0
         while len(self._pending) < need:
             try:
                 self._pending += self._blocks.get_nowait()
@@ -43,9 +77,12 @@ class SpeakerBuffer:
         if n:
             outdata[:n] = self._pending[:n]
             del self._pending[:n]
+            self.bytes_out += n
             self.sounding_until = now + output_delay_s + n / BYTES_PER_SAMPLE / SAMPLE_RATE
         if n < need:
             outdata[n:need] = bytes(need - n)
+        if self.reference is not None:  # every callback, silence included: the reference counts samples
+            self.reference.played(bytes(outdata[:n]), need // BYTES_PER_SAMPLE, now, output_delay_s)
         return n
 
 

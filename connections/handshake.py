@@ -2,7 +2,8 @@
 
 On accepting an audio connection the server writes a token: `S2S1` + a random little-endian uint32. A
 client that reads it and sends it first thing on its reply connection is paired exactly, whatever else
-connects at the same moment. The value is random (not the conversation number) so that another local
+connects at the same moment. A client that cancels its own echo (listen_and_play.py --full_duplex) sends it
+back as `S2S2` + the same uint32: it streams its microphone during the reply, and talking over it interrupts. The value is random (not the conversation number) so that another local
 process cannot guess it and take the reply.
 
 When the server refuses or ends a conversation it writes a notice before closing the audio connection:
@@ -21,6 +22,7 @@ import struct
 import time
 
 MAGIC = b"S2S1"
+FULL_DUPLEX_MAGIC = b"S2S2"  # the same token, from a client that cancels its echo and may talk over the reply
 NOTICE_MAGIC = b"S2S0"
 TOKEN_SIZE = len(MAGIC) + 4
 MAX_REASON_BYTES = 300
@@ -34,17 +36,26 @@ def token(nonce: int) -> bytes:
     return MAGIC + struct.pack("<I", nonce)
 
 
+def full_duplex(token_bytes: bytes) -> bytes:
+    """The token as a full-duplex client sends it back on its reply connection."""
+    return FULL_DUPLEX_MAGIC + token_bytes[len(MAGIC):]
+
+
 def parse(data: bytes) -> int | None:
-    """The nonce in a token, or None."""
-    if len(data) != TOKEN_SIZE or not data.startswith(MAGIC):
+    """The nonce in a token (either kind), or None."""
+    if len(data) != TOKEN_SIZE or not data.startswith((MAGIC, FULL_DUPLEX_MAGIC)):
         return None
     return struct.unpack("<I", data[len(MAGIC):])[0]
+
+
+def is_full_duplex(data: bytes) -> bool:
+    return data.startswith(FULL_DUPLEX_MAGIC)
 
 
 def could_be_token(data: bytes) -> bool:
     """Whether `data` (the first bytes of a reply connection) may still become a token."""
     head = data[:len(MAGIC)]
-    return MAGIC.startswith(head) and len(data) <= TOKEN_SIZE
+    return (MAGIC.startswith(head) or FULL_DUPLEX_MAGIC.startswith(head)) and len(data) <= TOKEN_SIZE
 
 
 def notice(reason: str) -> bytes:

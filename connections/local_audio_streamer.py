@@ -1,7 +1,9 @@
-"""This machine's microphone and speaker through PortAudio (sounddevice), 16 kHz mono int16, half-duplex.
+"""This machine's microphone and speaker through PortAudio (sounddevice), 16 kHz mono int16.
 
-The audio callbacks only copy and enqueue; the streamer's thread gates the microphone (connections/half_duplex.py),
-watches its level (connections/mic_level.py) and feeds the reply to the speaker.
+The audio callbacks only copy and enqueue; the streamer's thread watches the microphone's level
+(connections/mic_level.py), feeds the reply to the speaker, and either gates the microphone while the reply
+plays (half-duplex, connections/half_duplex.py) or, with an echo canceller, takes the reply's echo out of it and
+listens all the time, so the user can cut in (full duplex, connections/full_duplex.py).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import queue
 import threading
 import time
 
+from connections.full_duplex import CleanMicrophone, EchoReference
 from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
 from connections.mic_level import MicLevelMonitor
 from connections.reply_sink import ReplySink
@@ -17,7 +20,8 @@ from utils.audio import SAMPLE_RATE
 from utils.errors import ConfigError
 from utils.metrics import TurnMetrics
 from utils.pipeline.base_handler import put_until_stopped
-from utils.pipeline.messages import END, AudioFrame, Conversation
+from utils.pipeline.messages import END, AudioFrame, Conversation, ConversationEvents, Turn, is_cancelled
+from utils.pipeline.reply_timeline import ReplyTimeline
 
 logger = logging.getLogger(__name__)
 
@@ -71,27 +75,44 @@ def pick_device(sd, spec: str | None, kind: str) -> int | None:
     raise ConfigError(f"--{kind}_device '{spec}' {problem} {kind} device; {kind} devices: {choices}")
 
 
-class LocalAudioStreamer:
-    """AudioFrame out (while listening and nothing plays), AudioOut in (played). One conversation per session."""
+class LocalAudioStreamer(ConversationEvents):
+    """AudioFrame out, AudioOut in (played). One conversation per session. Half-duplex: the microphone is heard
+    only while listening and nothing plays. With `echo_canceller` (full duplex): always heard, without the reply's
+    echo; the conversation's barge-in pauses, resumes and cuts the reply here (the ConversationEvents below)."""
 
     name = "LocalAudioStreamer"
 
     def __init__(self, stop_event: threading.Event, queue_out: queue.Queue, queue_in: queue.Queue,
-                 metrics: TurnMetrics, config, sd=None) -> None:
+                 metrics: TurnMetrics, config, sd=None, echo_canceller=None) -> None:
         self.stop_event = stop_event
         self.queue_out = queue_out
         self.queue_in = queue_in
-        self.conversation = Conversation()
+        self.full_duplex = echo_canceller is not None
+        self.conversation = Conversation(events=self, barge_in=self.full_duplex)
+        # full duplex: the reply is over when it has played (the microphone stays open meanwhile)
+        self.conversation.paced_output = self.full_duplex
         self.should_listen = self.conversation.should_listen  # cleared by the VAD, set again by the TTS
         block_s = config.blocksize / SAMPLE_RATE
-        self.speaker = SpeakerBuffer(max_blocks=max(1, int(SPEAKER_AHEAD_S / block_s)))
+        reference = EchoReference()
+        self.speaker = SpeakerBuffer(max_blocks=max(1, int(SPEAKER_AHEAD_S / block_s)),
+                                     reference=reference if self.full_duplex else None)
+        self._timeline: tuple[Turn, ReplyTimeline] | None = None  # the reply playing: what it says, and when
+        self._finishing: Turn | None = None  # its last block is queued: over once the speaker has played it
         self.sink = ReplySink(self.speaker.push, metrics)
         self.gate = HalfDuplexGate(self.speaker, tail_s=config.playback_tail_ms / 1000, margin_s=block_s)
         self.levels = MicLevelMonitor(SAMPLE_RATE)
         self._mic: queue.Queue[tuple[float, bytes]] = queue.Queue(MIC_QUEUE_BLOCKS)
         self._mic_dropped = 0
+        # Set by the microphone's first block: PortAudio (through PulseAudio) may take a moment to deliver audio
+        # after the stream starts, and words said before that are lost. "ready" is said only after it.
+        self.ready = threading.Event()
         self._xruns = 0  # over/underflows PortAudio reported to a callback
         self._input, self._output = self._open(sd or import_sounddevice(), config)
+        self.clean_mic = None
+        if echo_canceller is not None:
+            self.clean_mic = CleanMicrophone(echo_canceller, reference, self._input.latency)
+            logger.info("full duplex: the reply's echo is cancelled (%s); talk over a reply to interrupt it",
+                        type(echo_canceller).__name__)
 
     def _open(self, sd, config):
         """Open (not start) both streams now, so a bad device fails before any thread starts."""
@@ -120,6 +141,7 @@ class LocalAudioStreamer:
     def _on_input(self, indata, frames, time_info, status) -> None:
         if status:
             self._xruns += 1
+        self.ready.set()
         try:
             self._mic.put_nowait((time.monotonic(), bytes(indata)))
         except queue.Full:
@@ -154,6 +176,7 @@ class LocalAudioStreamer:
 
     def _feed_speaker(self) -> bool:
         """Move reply audio to the speaker while it has room; False once END arrives."""
+        self._finish_played_reply()
         while self.speaker.has_room():
             try:
                 item = self.queue_in.get_nowait()
@@ -161,8 +184,42 @@ class LocalAudioStreamer:
                 return True
             if item is END:
                 return False
+            if is_cancelled(item):
+                continue  # the user cut this reply short
+            if self._timeline is None or self._timeline[0] is not item.turn:
+                self._timeline = (item.turn, ReplyTimeline())
+            self._timeline[1].add(item.text, 1000 * len(item.pcm) / 2 / SAMPLE_RATE)
             self.sink.deliver(item)
+            if item.last and self.full_duplex:
+                self._finishing = item.turn
         return True
+
+    def _finish_played_reply(self) -> None:
+        turn = self._finishing
+        if turn is not None and not self.speaker.busy and time.monotonic() >= self.speaker.sounding_until:
+            self._finishing = None
+            self.conversation.reply_finished(turn)
+
+    # --- barge-in (ConversationEvents, on the VAD's thread) ---
+
+    def reply_paused(self, turn: Turn) -> None:
+        self.speaker.hold()
+
+    def reply_resumed(self, turn: Turn) -> None:
+        self.speaker.release()
+
+    def interrupted(self, turn: Turn) -> None:
+        self.speaker.flush()
+        if self._finishing is turn:
+            self._finishing = None
+
+    def heard(self, turn: Turn) -> str | None:
+        """The words that have left the speaker: what was queued, less what is still queued or in the device."""
+        timeline = self._timeline
+        if timeline is None or timeline[0] is not turn:
+            return ""
+        in_device_s = max(0.0, self.speaker.sounding_until - time.monotonic())
+        return timeline[1].heard(timeline[1].total_ms - 1000 * (self.speaker.queued_s + in_device_s))
 
     def _take_mic(self) -> None:
         """Wait for the next microphone block (this paces the loop), then handle all that have arrived."""
@@ -174,7 +231,11 @@ class LocalAudioStreamer:
             warning = self.levels.push(pcm)
             if warning:
                 logger.warning(warning)
-            if self.gate.mic_open(captured_at, self.should_listen.is_set()):
+            if self.clean_mic is not None:
+                cleaned = self.clean_mic.process(pcm, captured_at)
+                if cleaned:
+                    self._put(AudioFrame(cleaned, self.conversation))
+            elif self.gate.mic_open(captured_at, self.should_listen.is_set()):
                 self._put(AudioFrame(pcm, self.conversation))
             try:
                 captured_at, pcm = self._mic.get_nowait()

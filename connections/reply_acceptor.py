@@ -85,7 +85,7 @@ class ReplyPairing:
         nonce = handshake.parse(reply.data)
         if nonce is not None:
             self._forget(reply)
-            self.registry.pair_by_token(reply.conn, reply.host, nonce)
+            self.registry.pair_by_token(reply.conn, reply.host, nonce, handshake.is_full_duplex(reply.data))
 
     def tick(self, now: float) -> None:
         for reply in list(self.pending):

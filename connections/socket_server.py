@@ -79,14 +79,14 @@ class SessionRegistry:
     def waiting_sessions(self) -> list[ClientSession]:
         return [s for s in self.sessions() if not s.has_reply_connection and not s.closed]
 
-    def pair_by_token(self, conn: socket.socket, host: str, nonce: int) -> None:
+    def pair_by_token(self, conn: socket.socket, host: str, nonce: int, full_duplex: bool = False) -> None:
         """Attach a reply connection to the session whose token it sent, if that one still waits for it."""
         session = next((s for s in self.sessions() if s.nonce == nonce), None)
         if session is None or session.has_reply_connection or session.closed:
             logger.info("closing a reply connection from %s: its token matches no waiting conversation", host)
             conn.close()
             return
-        session.attach_reply_connection(conn)
+        session.attach_reply_connection(conn, full_duplex)
 
     def expire(self, now: float) -> None:
         for session in self.waiting_sessions():
@@ -108,7 +108,7 @@ class SocketServer:
     name = "SocketServer"
 
     def __init__(self, stop_event: threading.Event, queue_out: queue.Queue, registry: SessionRegistry,
-                 metrics: TurnMetrics, receiver_config, sender_config) -> None:
+                 metrics: TurnMetrics, receiver_config, sender_config, barge_in: bool = False) -> None:
         r, s = receiver_config, sender_config
         self.stop_event = stop_event
         self.queue_out = queue_out
@@ -116,6 +116,7 @@ class SocketServer:
         self.metrics = metrics
         self.chunk_size = r.chunk_size
         self.idle_timeout_s = r.idle_timeout_s
+        self.barge_in = barge_in
         # Bound now: a busy port fails at start-up. Clients are accepted once the models are loaded.
         self.sock = bind(r.recv_host, r.recv_port)
         logger.info("receiving audio on %s:%d (at most %d clients at once)", r.recv_host, r.recv_port,
@@ -164,7 +165,7 @@ class SocketServer:
 
     def _admit(self, conn: socket.socket, peer: str) -> None:
         session = ClientSession(conn, peer, self.queue_out, self.metrics, self.chunk_size, self.idle_timeout_s,
-                                on_close=self.registry.remove, order=self.replies.order)
+                                on_close=self.registry.remove, order=self.replies.order, barge_in=self.barge_in)
         refusal = self.registry.add(session)
         if refusal is not None:
             logger.warning("refusing client %s: %s", peer, refusal)

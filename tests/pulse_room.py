@@ -24,6 +24,17 @@ load-module module-null-sink sink_name=room rate={SAMPLE_RATE} channels=1
 set-default-sink room
 set-default-source room.monitor
 """
+# The same room with the assistant's speaker on a sink of its own, looped into the room: the microphone still hears
+# it (with the loopback's delay, an echo path), and `speaker.monitor` records the assistant alone, so a test can
+# tell exactly when its voice stops while the user talks over it.
+SPLIT_ROOM_SCRIPT = f"""\
+load-module module-native-protocol-unix auth-anonymous=1
+load-module module-null-sink sink_name=room rate={SAMPLE_RATE} channels=1
+load-module module-null-sink sink_name=speaker rate={SAMPLE_RATE} channels=1
+load-module module-loopback source=speaker.monitor sink=room latency_msec=20
+set-default-sink speaker
+set-default-source room.monitor
+"""
 TOOLS = ("pulseaudio", "pactl", "paplay", "parec")
 
 
@@ -32,8 +43,9 @@ def missing_tools() -> list[str]:
 
 
 class PulseRoom:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, split: bool = False) -> None:
         self.dir = Path(directory)
+        self.split = split
         self.runtime = self.dir / "runtime"
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "pulseaudio.log"
@@ -49,7 +61,7 @@ class PulseRoom:
     def start(self, timeout: float = 15.0) -> "PulseRoom":
         self.runtime.mkdir(parents=True, exist_ok=True)
         (self.dir / "state").mkdir(exist_ok=True)
-        (self.dir / "room.pa").write_text(ROOM_SCRIPT)
+        (self.dir / "room.pa").write_text(SPLIT_ROOM_SCRIPT if self.split else ROOM_SCRIPT)
         (self.dir / "client.conf").write_text("autospawn = no\n")
         env = {**os.environ, "HOME": str(self.dir), "XDG_RUNTIME_DIR": str(self.dir),
                "PULSE_RUNTIME_PATH": str(self.runtime), "PULSE_STATE_PATH": str(self.dir / "state")}
@@ -86,11 +98,16 @@ class PulseRoom:
         subprocess.run(["paplay", "-d", "room", str(wav_path)], env={**os.environ, **self.client_env()},
                        check=True, timeout=60)
 
-    def record(self, raw_path: Path) -> subprocess.Popen:
-        """Start recording the room to `raw_path` (16 kHz mono s16le); terminate() the process to stop."""
+    def start_playing(self, wav_path: Path) -> subprocess.Popen:
+        """Say a WAV file into the room without waiting for it to end."""
+        return subprocess.Popen(["paplay", "-d", "room", str(wav_path)], env={**os.environ, **self.client_env()})
+
+    def record(self, raw_path: Path, source: str = "room.monitor") -> subprocess.Popen:
+        """Start recording the room (or, in a split room, `speaker.monitor`: the assistant alone) to `raw_path`
+        (16 kHz mono s16le); terminate() the process to stop."""
         out = open(raw_path, "wb")
         try:
-            return subprocess.Popen(["parec", "-d", "room.monitor", f"--rate={SAMPLE_RATE}", "--channels=1",
+            return subprocess.Popen(["parec", "-d", source, f"--rate={SAMPLE_RATE}", "--channels=1",
                                      "--format=s16le", "--raw", "--latency-msec=20"],
                                     env={**os.environ, **self.client_env()}, stdout=out)
         finally:

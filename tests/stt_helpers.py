@@ -14,8 +14,8 @@ from utils.pipeline.messages import Conversation, SpeechSegment, Turn
 AUDIO = (0.1 * np.random.default_rng(0).standard_normal(24000)).astype(np.float32)  # 1.5 s
 
 
-def segment(audio: np.ndarray = AUDIO) -> SpeechSegment:
-    return SpeechSegment(audio, Turn(Conversation(), speech_end=time.monotonic()))
+def segment(audio: np.ndarray = AUDIO, conversation: Conversation | None = None) -> SpeechSegment:
+    return SpeechSegment(audio, Turn(conversation or Conversation(), speech_end=time.monotonic()))
 
 
 def make_stt_handler(*flags, queue_in=None, queue_out=None, dropped=None):

@@ -18,7 +18,7 @@ from tests.stt_helpers import AUDIO, built_model, make_stt_handler, segment
 from tests.tiny_stt_models import build_moonshine, build_whisper
 from utils import torch_compile
 from utils.errors import ConfigError
-from utils.pipeline.messages import END, Transcript
+from utils.pipeline.messages import END, Conversation, Transcript
 
 whisper_dir = built_model(build_whisper, "whisper")
 whisper_en_dir = built_model(build_whisper, "whisper_en", multilingual=False)
@@ -97,9 +97,14 @@ def test_unsupported_detection_is_transcribed_in_the_last_good_language(whisper_
     monkeypatch.setattr(handler.model, "detect_language",
                         lambda encoder_outputs: torch.tensor([lang_to_id[next(detections)]]))
     spy = GenerateSpy(handler.model)
-    languages = [t.language for t in (next(handler.process(segment())) for _ in range(4))]
-    assert languages == ["de", "de", "de", "es"]
-    assert [kwargs["language"] for kwargs, _ in spy.calls] == ["de", "de", "de", "es"]
+    conversation = Conversation()  # the last good language is the conversation's own
+    languages = [next(handler.process(segment(conversation=conversation))).language for _ in range(3)]
+    detections = iter(["<|ru|>"])
+    other = next(handler.process(segment(conversation=Conversation()))).language  # another user: not German
+    detections = iter(["<|es|>"])
+    languages.append(next(handler.process(segment(conversation=conversation))).language)
+    assert languages == ["de", "de", "de", "es"] and other == "en"
+    assert [kwargs["language"] for kwargs, _ in spy.calls] == ["de", "de", "de", "en", "es"]
 
 
 def test_auto_before_any_supported_detection_falls_back_to_english(whisper_dir, monkeypatch):

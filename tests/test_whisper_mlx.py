@@ -10,7 +10,7 @@ from mlx_whisper import decoding  # requirements-backends.txt, with mlx[cpu] on 
 from tests.stt_helpers import AUDIO, built_model, make_stt_handler, segment
 from tests.tiny_reference_models import build_mlx_whisper
 from utils.errors import ConfigError
-from utils.pipeline.messages import END, Transcript
+from utils.pipeline.messages import END, Conversation, Transcript
 
 model_dir = built_model(build_mlx_whisper, "mlx_whisper")
 english_dir = built_model(build_mlx_whisper, "mlx_whisper_en", multilingual=False)
@@ -54,7 +54,8 @@ def test_auto_language_keeps_the_last_supported_detection(model_dir, monkeypatch
 
     monkeypatch.setattr(decoding, "detect_language", detect)
     decode_calls.clear()
-    languages = [next(handler.process(segment())).language for _ in range(4)]
+    conversation = Conversation()  # the last good language is this conversation's own
+    languages = [next(handler.process(segment(conversation=conversation))).language for _ in range(4)]
     assert languages == ["de", "de", "de", "es"]
     assert [o.language for o in decode_calls] == languages
 

@@ -45,6 +45,7 @@ class RealtimeEndpoint:
         config,
         model_name: str,
         tools_supported: bool = False,
+        barge_in: bool = True,
     ) -> None:
         self.stop_event = stop_event
         self.audio_frames = queues.audio_frames
@@ -55,6 +56,7 @@ class RealtimeEndpoint:
         self.api_key = config.realtime_api_key
         self.model_name = model_name
         self.tools_supported = tools_supported
+        self.barge_in = barge_in  # off with --half_duplex / --no_barge_in: sessions never listen during a reply
         self.host, self.port = config.realtime_host, config.realtime_port
         try:
             import websockets.asyncio.server  # noqa: F401

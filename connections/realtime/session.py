@@ -70,7 +70,7 @@ class RealtimeSession(ConversationEvents):
         self.host = peer.rsplit(":", 1)[0]
         self.loop = asyncio.get_running_loop()
         self.settings = SessionSettings()
-        self.conversation = Conversation(events=self, barge_in=True)
+        self.conversation = Conversation(events=self, barge_in=endpoint.barge_in)
         self.conversation.paced_output = True
         self.session_id = rt.new_id("sess")
         self.created = time.monotonic()
@@ -87,6 +87,7 @@ class RealtimeSession(ConversationEvents):
         self._play_end = 0.0  # when the audio sent so far will have played at the client
         self._last_item_id: str | None = None
         self._speaking_item: str | None = None  # the id of the user item being spoken
+        self._held = False  # speech over the reply: no more of its audio until it is cut or resumed
         self._pending_text: list[str] = []  # user text items waiting for response.create
         self._pending_outputs: list[tuple[str, str]] = []  # function_call_output items waiting for response.create
         self._open_calls: set[str] = set()  # call ids the model made that await their output
@@ -249,7 +250,7 @@ class RealtimeSession(ConversationEvents):
         if not settings.turn_detection and self.settings.turn_detection:
             self.conversation.barge_in = False
         self.settings = settings
-        self.conversation.barge_in = settings.turn_detection and settings.interrupt_response
+        self.conversation.barge_in = settings.turn_detection and settings.interrupt_response and self.endpoint.barge_in
         self.conversation.instructions = settings.instructions
         self.conversation.tools = [
             {"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters") if k in t}}
@@ -472,7 +473,14 @@ class RealtimeSession(ConversationEvents):
             played_ms = response.timeline.total_ms - 1000 * max(0.0, self._play_end - time.monotonic())
             return response.timeline.heard(played_ms)
 
+    def reply_paused(self, turn: Turn) -> None:
+        self._held = True  # (read by _speak on the loop: a plain flag is enough)
+
+    def reply_resumed(self, turn: Turn) -> None:
+        self._held = False
+
     def interrupted(self, turn: Turn) -> None:
+        self._held = False
         self._threadsafe(self._finish, turn, "cancelled", "turn_detected" if self.settings.turn_detection else None)
 
     def function_call(self, turn: Turn, call: ToolCall) -> None:
@@ -549,10 +557,13 @@ class RealtimeSession(ConversationEvents):
                 continue
             if item.pcm:
                 ahead = self._play_end - time.monotonic()
-                if ahead > PLAYBACK_LEAD_S:
-                    await asyncio.sleep(ahead - PLAYBACK_LEAD_S)
+                while self._held or ahead > PLAYBACK_LEAD_S:
+                    await asyncio.sleep(max(0.01, min(0.05, ahead - PLAYBACK_LEAD_S)))
                     if turn.cancelled or self.closed:
-                        continue
+                        break
+                    ahead = self._play_end - time.monotonic()
+                if turn.cancelled or self.closed:
+                    continue
                 self._send_audio(response, item)
             if item.last:
                 self._finish(turn, "completed", None)

@@ -13,6 +13,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from utils.pipeline.conversation import Conversation, ConversationEvents
+
+__all__ = [
+    "END",
+    "Conversation",
+    "ConversationEvents",
+    "Turn",
+    "AudioFrame",
+    "SpeechSegment",
+    "Transcript",
+    "ToolCall",
+    "Sentence",
+    "AudioOut",
+    "is_cancelled",
+    "conversation_of",
+    "cut_reply",
+    "INTERRUPTED",
+]
+
 
 class _End:
     """The END sentinel: flows down every queue once at shutdown."""
@@ -30,102 +49,9 @@ class _End:
 
 END = _End()
 
-_conversation_ids = itertools.count(1)
 _turn_ids = itertools.count(1)
 
-
 INTERRUPTED = "[interrupted by the user]"  # ends what the history keeps of a reply the user cut short
-
-
-class ConversationEvents:
-    """What the stages tell a conversation's client as a turn goes by (the Realtime endpoint turns them into
-    protocol events). Called on the stages' threads: implementations must be quick and thread-safe.
-    The default does nothing: the socket protocol and local mode have no channel for them."""
-
-    def speech_started(self, turn_audio_ms: float) -> None:
-        """The VAD heard the user start speaking (or go on after a pause it had taken for the end);
-        `turn_audio_ms`: where, on the conversation's audio clock."""
-
-    def speech_stopped(self, turn_audio_ms: float) -> None:
-        """The VAD heard the voice stop (the turn may still go on: then speech_started follows)."""
-
-    def committed(self, turn: Turn) -> None:
-        """The user's turn is over (confirmed): `turn` will be answered. Said before its transcript."""
-
-    def transcribed(self, turn: Turn, text: str, language: str | None) -> None:
-        """The confirmed turn's transcript."""
-
-    def dropped(self, turn: Turn) -> None:
-        """The turn ends without a reply (nothing intelligible, a failing stage)."""
-
-    def heard(self, turn: Turn) -> str | None:
-        """The part of `turn`'s reply the user has heard so far; None: unknown (the history keeps all of it)."""
-        return None
-
-    def interrupted(self, turn: Turn) -> None:
-        """The reply to `turn` was cut short (barge-in, or the client cancelled it)."""
-
-    def function_call(self, turn: Turn, call: ToolCall) -> None:
-        """The model asks the client to run a function (one of the conversation's `tools`)."""
-
-
-class Conversation:
-    """One client's conversation. Ending it cancels every message that still belongs to it.
-
-    `should_listen` is cleared while the assistant answers, so it does not take its own voice (or the
-    user's words during the reply) for a new question; it is set again once the reply is done. With
-    `barge_in` the VAD goes on listening during the reply (the client cancels its echo) and speech
-    interrupts it. `paced_output`: the client's sink, not the TTS, says when the reply is over (it sends
-    at the pace of playback). `instructions`: this conversation's system prompt, if the client set one.
-    """
-
-    def __init__(self, events: ConversationEvents | None = None, barge_in: bool = False) -> None:
-        self.id = next(_conversation_ids)
-        self._ended = threading.Event()
-        self.should_listen = threading.Event()
-        self.should_listen.set()
-        self.events = events or ConversationEvents()
-        self.barge_in = barge_in
-        self.paced_output = False
-        self.instructions: str | None = None
-        self.tools: list[dict] = []  # function tools in the Chat Completions format, for backends that take them
-        self.reply: Turn | None = None  # the turn being answered
-        self._lock = threading.Lock()
-
-    def reply_started(self, turn: Turn) -> None:
-        """The VAD confirmed `turn`: the assistant answers it, and stops listening unless barge-in is on."""
-        with self._lock:
-            self.reply = turn
-            self.should_listen.clear()
-
-    def reply_finished(self, turn: Turn) -> None:
-        """`turn`'s reply is over (played, dropped or interrupted): listen again."""
-        with self._lock:
-            if self.reply is turn:
-                self.reply = None
-            self.should_listen.set()
-
-    def interrupt(self) -> Turn | None:
-        """Cut the reply under way short, keeping in the history what the user heard of it; the interrupted turn
-        (None when no reply was under way). The conversation listens again at once."""
-        with self._lock:
-            turn, self.reply = self.reply, None
-            self.should_listen.set()
-        if turn is None or turn.interrupted or turn.cancelled:
-            return None
-        turn.interrupt(self.events.heard(turn))
-        self.events.interrupted(turn)
-        return turn
-
-    def end(self) -> None:
-        self._ended.set()
-
-    @property
-    def ended(self) -> bool:
-        return self._ended.is_set()
-
-    def __repr__(self) -> str:
-        return f"Conversation({self.id}{', ended' if self.ended else ''})"
 
 
 @dataclass
@@ -174,6 +100,11 @@ class Turn:
     @property
     def confirmed(self) -> bool:
         return self._confirmed
+
+    @property
+    def settled(self) -> bool:
+        """Confirmed or withdrawn."""
+        return self._settled.is_set()
 
     @property
     def withdrawn(self) -> bool:

@@ -1,0 +1,126 @@
+"""The full-duplex pieces with fakes: the echo reference by time, the cleaned microphone's framing, the speaker's
+hold and flush, the S2S2 token, and the socket server's reply pacing and cut."""
+from __future__ import annotations
+
+import queue
+import socket
+import time
+
+import numpy as np
+
+from connections import handshake
+from connections.client_session import PLAYBACK_LEAD_S, ClientSession
+from connections.full_duplex import REFERENCE_LEAD_S, CleanMicrophone, EchoReference
+from connections.half_duplex import SpeakerBuffer
+from utils.metrics import TurnMetrics
+from utils.pipeline.messages import AudioOut, Turn
+
+
+def test_the_reference_gives_what_sounded_in_a_window_and_silence_elsewhere():
+    ref = EchoReference()
+    ref.played(b"", 160, callback_time=9.99, output_delay_s=0.0)  # 10 ms of silence
+    ref.played(np.arange(1, 161, dtype="<i2").tobytes(), 160, callback_time=10.0, output_delay_s=0.0)
+    window = ref.window(10.005, 160)  # from 5 ms into it: its second half, then silence
+    assert list(window[:80]) == list(range(81, 161)) and not window[80:].any()
+    assert not ref.window(20.0, 160).any()
+
+
+def test_late_callbacks_do_not_move_the_reference():
+    ref = EchoReference()
+    ref.played(b"", 160, callback_time=1.0, output_delay_s=0.05)
+    ref.played(np.full(160, 7, "<i2").tobytes(), 160, callback_time=1.04, output_delay_s=0.05)  # 30 ms late
+    window = ref.window(1.062, 100)  # the second block sounds from 1.0 + 0.05 + 0.01 on, by the sample clock
+    assert (window == 7).all()
+
+
+class Subtract:
+    """A 'canceller' that takes the reference out exactly, and records the frames it got."""
+
+    def __init__(self):
+        self.frames = []
+
+    def process(self, mic, played):
+        self.frames.append(len(mic))
+        return (mic.astype(np.int32) - played).astype("<i2")
+
+
+def test_the_clean_microphone_cuts_blocks_into_10_ms_frames_and_removes_the_echo():
+    ref = EchoReference()
+    echo = (np.sin(np.arange(512) / 5) * 3000).astype("<i2")
+    ref.played(echo.tobytes(), 512, callback_time=100.0, output_delay_s=0.0)
+    canceller = Subtract()
+    mic = CleanMicrophone(canceller, ref, input_latency_s=0.0)
+    # the block it is given goes with the reference REFERENCE_LEAD_S later (a canceller wants the reference first):
+    # a microphone block that is exactly that reference cancels to nothing
+    out = mic.process(echo.tobytes(), captured_at=100.0 - REFERENCE_LEAD_S + 512 / 16000)
+    assert canceller.frames == [160, 160, 160] and len(out) == 480 * 2  # 32 samples wait for the next block
+    assert not np.frombuffer(out, "<i2").any()
+
+
+def test_the_speaker_holds_without_losing_audio_and_flushes_on_a_cut():
+    speaker = SpeakerBuffer(max_blocks=8)
+    speaker.push(b"\x01\x00" * 100)
+    out = bytearray(400)
+    speaker.hold()
+    assert speaker.fill(out, 0.0, 0.0) == 0 and out == bytearray(400) and speaker.queued_s > 0
+    speaker.release()
+    assert speaker.fill(out, 0.0, 0.0) == 200 and speaker.queued_s == 0
+    speaker.push(b"\x01\x00" * 100)
+    speaker.flush()
+    assert speaker.fill(out, 0.0, 0.0) == 0 and not speaker.busy
+
+
+def test_the_full_duplex_token_pairs_like_the_plain_one():
+    token = handshake.token(1234)
+    assert handshake.parse(handshake.full_duplex(token)) == handshake.parse(token) == 1234
+    assert handshake.is_full_duplex(handshake.full_duplex(token)) and not handshake.is_full_duplex(token)
+    assert handshake.could_be_token(b"S2S2"[:3]) and not handshake.could_be_token(b"S2S3")
+
+
+def session_with_reply_socket(full_duplex: bool):
+    server_in, client_in = socket.socketpair()
+    server_out, client_out = socket.socketpair()
+    session = ClientSession(server_in, "127.0.0.1:1", queue.Queue(), TurnMetrics(None), 1024, 60.0,
+                            on_close=lambda s: None, barge_in=True)
+    session.attach_reply_connection(server_out, full_duplex)
+    return session, client_out
+
+
+def receive_for(sock, seconds):
+    got, deadline = [], time.monotonic() + seconds
+    sock.settimeout(0.05)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        got.append((time.monotonic(), len(data)))
+    return got
+
+
+def test_replies_are_sent_at_the_pace_they_play_and_a_cut_stops_them_within_the_lead():
+    session, client = session_with_reply_socket(full_duplex=True)
+    assert session.conversation.barge_in
+    turn = Turn(session.conversation, speech_end=time.monotonic())
+    session.conversation.reply_started(turn)
+    block = bytes(1024)  # 32 ms
+    for i in range(100):  # 3.2 s of reply, all at once as a fast TTS gives it
+        session.send(AudioOut(block, turn, text="Once upon a time there was a knight." if i == 0 else ""))
+    got = receive_for(client, 1.0)
+    sent_s = sum(n for _, n in got) / 32000
+    assert 1.0 <= sent_s <= 1.0 + PLAYBACK_LEAD_S + 0.1, sent_s  # real time, plus the lead
+    heard = session.heard(turn)
+    assert 0 < len(heard.split()) < 8, heard
+    session.conversation.pause_reply()
+    held = receive_for(client, 0.4)
+    session.conversation.interrupt()
+    after = receive_for(client, 0.4)
+    assert sum(n for _, n in held) / 32000 <= PLAYBACK_LEAD_S + 0.05 and not after
+    assert turn.interrupted and turn.heard == heard or turn.heard.startswith(heard)
+    session.close("test over")
+
+
+def test_a_plain_client_is_half_duplex():
+    session, client = session_with_reply_socket(full_duplex=False)
+    assert not session.conversation.barge_in and not session.conversation.paced_output
+    session.close("test over")
