@@ -171,6 +171,7 @@ class VADHandler(BaseHandler):
             return False
         if detector.hearing_speech and detector.speech_ms >= getattr(self.config, "barge_in_min_ms", 300):
             conversation.pause_reply()
+            conversation.expect_cut()
             stream.cutting_in = stream.in_utterance = True
             conversation.events.speech_started(self._audio_ms(stream) - detector.speech_ms)
             logger.info("conversation %d: %.0f ms of speech over the reply: paused while it may be a new turn",

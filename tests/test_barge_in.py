@@ -139,3 +139,16 @@ def test_the_timeline_gives_the_words_played():
     assert timeline.heard(2000) == "One two three four."
     assert timeline.heard(2500) == "One two three four. Five"
     assert timeline.heard(5000) == timeline.text == "One two three four. Five six."
+
+
+def test_while_the_user_talks_over_it_the_history_shows_the_reply_cut_until_it_plays_on():
+    chat = Chat(4)
+    conversation = Conversation(Recorder(heard="Once upon"), barge_in=True)
+    turn = Turn(conversation, speech_end=0.0)
+    conversation.reply_started(turn)
+    turn.record_reply(lambda text: chat.append("A story?", text), "Once upon a time.")
+    conversation.pause_reply()
+    conversation.expect_cut()  # a reply to the new words, started speculatively, sees the reply as heard
+    assert chat.exchanges[0][1]["content"] == f"Once upon {INTERRUPTED}"
+    conversation.resume_reply()  # a backchannel after all
+    assert chat.exchanges[0][1]["content"] == "Once upon a time." and not turn.cancelled

@@ -128,12 +128,20 @@ class Conversation:
         self.events.reply_paused(turn)
         return turn
 
+    def expect_cut(self) -> None:
+        """The user's speech over the paused reply lasts: likely a new turn, whose reply may start before it is
+        certain (speculation). Until then the history keeps the paused reply as heard so far."""
+        turn = self.paused
+        if turn is not None:
+            turn.hold_heard(self.events.heard(turn))
+
     def resume_reply(self) -> Turn | None:
         """It was not a cut-in: the held reply plays on from where it paused."""
         with self._lock:
             turn, self.paused = self.paused, None
         if turn is None or turn.cancelled:
             return None
+        turn.release_heard()
         self.events.reply_resumed(turn)
         return turn
 

@@ -83,6 +83,7 @@ class Turn:
         self._interrupted = False
         self.heard: str | None = None
         self._reply_message: dict | None = None  # the assistant message of this turn in the history
+        self._recorded = ""  # the text recorded there, whole
         if not self.tentative:
             self._settled.set()
 
@@ -134,6 +135,19 @@ class Turn:
             if self._reply_message is not None:
                 self._reply_message["content"] = cut_reply(heard)
 
+    def hold_heard(self, heard: str | None) -> None:
+        """The user is talking over the reply, which is paused: until it is known whether it goes on, the history
+        keeps it as cut there (a reply to the user's new words, started at once, must see it so)."""
+        with self._lock:
+            if self._reply_message is not None and heard is not None and not self._interrupted:
+                self._reply_message["content"] = cut_reply(heard)
+
+    def release_heard(self) -> None:
+        """It was not a cut-in: the history keeps the whole reply again."""
+        with self._lock:
+            if self._reply_message is not None and not self._interrupted:
+                self._reply_message["content"] = self._recorded
+
     def record_reply(self, append, reply: str) -> None:
         """Put the reply in the history with `append(text) -> the assistant's message dict`: all of it, or, once
         interrupted, what was heard. A later interruption or revision edits that message in place."""
@@ -141,6 +155,7 @@ class Turn:
             if self._reply_message is not None:
                 return  # recorded already (an interruption raced the end of the reply)
             text = cut_reply(self.heard) if self._interrupted and self.heard is not None else reply
+            self._recorded = reply
             self._reply_message = append(text)
 
     def confirm(self) -> None:
