@@ -153,7 +153,8 @@ class Conversation:
             self.should_listen.set()
         if turn is None or turn.interrupted or turn.cancelled:
             return None
-        turn.interrupt(self.events.heard(turn))
+        # what was heard when the user started talking over it (the client stopped playing there), else by now
+        turn.interrupt(turn.held_heard if turn.held_heard is not None else self.events.heard(turn))
         self.events.interrupted(turn)
         return turn
 

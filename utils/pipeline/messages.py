@@ -84,6 +84,7 @@ class Turn:
         self.heard: str | None = None
         self._reply_message: dict | None = None  # the assistant message of this turn in the history
         self._recorded = ""  # the text recorded there, whole
+        self.held_heard: str | None = None  # what was heard when the user started talking over the reply
         if not self.tentative:
             self._settled.set()
 
@@ -139,12 +140,14 @@ class Turn:
         """The user is talking over the reply, which is paused: until it is known whether it goes on, the history
         keeps it as cut there (a reply to the user's new words, started at once, must see it so)."""
         with self._lock:
+            self.held_heard = heard
             if self._reply_message is not None and heard is not None and not self._interrupted:
                 self._reply_message["content"] = cut_reply(heard)
 
     def release_heard(self) -> None:
         """It was not a cut-in: the history keeps the whole reply again."""
         with self._lock:
+            self.held_heard = None
             if self._reply_message is not None and not self._interrupted:
                 self._reply_message["content"] = self._recorded
 
