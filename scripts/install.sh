@@ -67,5 +67,5 @@ if [ $dev -eq 1 ]; then
   done_step
 fi
 echo "installed in $((SECONDS - started)) s. Start the assistant: python3 s2s_pipeline.py"
-[ $dev -eq 1 ] && echo "Run the tests: python3 -m pytest (about 8 minutes on 2 cores)"
+[ $dev -eq 1 ] && echo "Run the tests: python3 -m pytest (about 13 minutes on 2 cores)"
 exit 0
