@@ -40,13 +40,6 @@ def text_item(text: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = ServerProcess()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def story_llm():
     """A language model that always tells the same long story, and records what it was asked."""
     with RecordingServer(STORY) as llm:

@@ -59,6 +59,11 @@ class _Response:
     audio_started: bool = False
     calls: list = field(default_factory=list)  # function_call items, in the order the model made them
 
+    @property
+    def ids(self) -> dict:
+        """Where the spoken message's events point: this response, its item, its one audio part."""
+        return {"response_id": self.id, "item_id": self.item_id, "output_index": 0, "content_index": 0}
+
 
 class RealtimeSession(ConversationEvents):
     """Speaks the protocol on `ws`; `endpoint` gives the pipeline's queues, the metrics and the model's name."""
@@ -529,20 +534,17 @@ class RealtimeSession(ConversationEvents):
         with self._lock:
             self._responses[turn.id] = response
         self._by_item[response.item_id] = response
-        item = rt.assistant_item(response.item_id, None, "in_progress")
         self._emit("response.created", response=rt.response_object(response.id, "in_progress", []))
+        return response
+
+    def _start_audio_item(self, response: _Response) -> None:
+        """The reply's spoken message, announced with its first audio (a reply that only calls a function has none)."""
+        response.audio_started = True
+        item = rt.assistant_item(response.item_id, None, "in_progress")
         self._emit("response.output_item.added", response_id=response.id, output_index=0, item=item)
         self._emit("conversation.item.added", previous_item_id=self._last_item_id, item=item)
         self._last_item_id = response.item_id
-        self._emit(
-            "response.content_part.added",
-            response_id=response.id,
-            item_id=response.item_id,
-            output_index=0,
-            content_index=0,
-            part={"type": "output_audio", "transcript": ""},
-        )
-        return response
+        self._emit("response.content_part.added", **response.ids, part={"type": "output_audio", "transcript": ""})
 
     async def _speak(self) -> None:
         """Send reply audio at the pace it plays (PLAYBACK_LEAD_S ahead), so a cut-in stops it at once and what was
@@ -580,24 +582,14 @@ class RealtimeSession(ConversationEvents):
         with self._lock:
             self._play_end = max(self._play_end, time.monotonic()) + seconds
             response.timeline.add(item.text, 1000 * seconds)
+        first = not response.audio_started
+        if first:
+            self._start_audio_item(response)
         if item.text:
             self._emit(
-                "response.output_audio_transcript.delta",
-                response_id=response.id,
-                item_id=response.item_id,
-                output_index=0,
-                content_index=0,
-                delta=(" " if response.audio_started else "") + item.text,
+                "response.output_audio_transcript.delta", **response.ids, delta=("" if first else " ") + item.text
             )
-        response.audio_started = True
-        self._emit(
-            "response.output_audio.delta",
-            response_id=response.id,
-            item_id=response.item_id,
-            output_index=0,
-            content_index=0,
-            delta=base64.b64encode(pcm).decode("ascii"),
-        )
+        self._emit("response.output_audio.delta", **response.ids, delta=base64.b64encode(pcm).decode("ascii"))
         self.endpoint.metrics.audio_sent(item.turn)
 
     def _finish(self, turn: Turn, status: str, reason: str | None) -> None:
@@ -616,10 +608,11 @@ class RealtimeSession(ConversationEvents):
             item = rt.assistant_item(
                 response.item_id, transcript, "completed" if status == "completed" else "incomplete"
             )
-            ids = {"response_id": response.id, "item_id": response.item_id, "output_index": 0, "content_index": 0}
-            self._emit("response.output_audio.done", **ids)
-            self._emit("response.output_audio_transcript.done", **ids, transcript=transcript)
-            self._emit("response.content_part.done", **ids, part={"type": "output_audio", "transcript": transcript})
+            self._emit("response.output_audio.done", **response.ids)
+            self._emit("response.output_audio_transcript.done", **response.ids, transcript=transcript)
+            self._emit(
+                "response.content_part.done", **response.ids, part={"type": "output_audio", "transcript": transcript}
+            )
             self._emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
             self._emit("conversation.item.done", previous_item_id=None, item=item)
             output.insert(0, item)
