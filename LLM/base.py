@@ -4,18 +4,19 @@ and the conversation's history kept."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Iterable, Iterator
 
 from LLM.answer_language import answer_language_instruction, question_with_instruction
 from LLM.chat import Chat, remembered
 from utils.console import print_assistant
 from utils.pipeline.base_handler import BaseHandler
-from utils.pipeline.messages import Conversation, Sentence, ToolCall, Transcript, cut_reply
+from utils.pipeline.messages import Conversation, Sentence, ToolCall, Transcript, Turn, cut_reply
 from utils.sentences import SentenceSplitter, sentence_tokenizer
 
 logger = logging.getLogger(__name__)
 
-FIRST_PHRASE_WORDS = 4  # a reply may start with a clause this long: speech starts before its sentence ends
+FIRST_PHRASE_WORDS = 1  # a reply may start with a clause ("Sure,"): the voice starts before its sentence ends
 
 
 class BackendError(Exception):
@@ -48,6 +49,7 @@ class LLMHandler(BaseHandler):
     def setup_chat(self, config) -> None:
         self.chat_config = config
         self.system_role = config.init_chat_role
+        self._read_ahead: deque[tuple[Turn, Chat]] = deque()  # turns confirmed after their reply was written
 
     def chat_of(self, conversation: Conversation) -> Chat:
         """The conversation's history, kept in it (freed when it ends): clients never see each other's words."""
@@ -119,6 +121,7 @@ class LLMHandler(BaseHandler):
                 pieces.append(piece)
                 for sentence in splitter.push(piece):
                     if turn.mark("first_sentence"):
+                        turn.first_phrase, turn.first_phrase_pieces = sentence, len(pieces)
                         logger.debug(
                             "turn %d: first sentence after %d pieces, %.0f ms after the first token",
                             turn.id,
@@ -136,8 +139,8 @@ class LLMHandler(BaseHandler):
                     cut_reply(remembered("".join(pieces).strip())),
                 )
         rest = splitter.flush()
-        if rest:
-            turn.mark("first_sentence")
+        if rest and turn.mark("first_sentence"):
+            turn.first_phrase, turn.first_phrase_pieces = rest, len(pieces)
         reply = "".join(pieces).strip()
         if calls:  # the answer waits for the client to run them: the question stays open
             chat.pending = [{"role": "user", "content": question}, _call_message(reply, calls)]
@@ -153,5 +156,14 @@ class LLMHandler(BaseHandler):
 
         turn.when_confirmed(record)
         yield Sentence(rest, transcript.language, turn, last=True)
-        if turn.confirmed and not turn.cancelled:
+        if not turn.confirmed:  # the end of turn is still undecided: read ahead once it is, when the model is free
+            turn.when_confirmed(lambda: self._read_ahead.append((turn, chat)))
+        elif not turn.cancelled:
             self.after_reply(chat)
+
+    def idle(self) -> None:
+        while self._read_ahead:
+            turn, chat = self._read_ahead.popleft()
+            if not turn.cancelled:
+                self.before_reply(turn.conversation)
+                self.after_reply(chat)

@@ -8,6 +8,15 @@ import numpy as np
 
 from VAD.silero_onnx import WINDOW
 
+FRAME = 128  # 8 ms: the resolution at which the voice's end is found in the audio itself
+QUIET_DB = 35.0  # a frame this far below the utterance's loudest is quiet: the voice has stopped
+QUIET_FLOOR = 10 ** (-65 / 20)  # and any frame below -65 dBFS is quiet, however soft the voice
+
+
+def frame_levels(window: np.ndarray) -> np.ndarray:
+    """RMS of each FRAME of a window."""
+    return np.sqrt(np.mean(np.square(window[: len(window) - len(window) % FRAME].reshape(-1, FRAME)), axis=1))
+
 
 @dataclass
 class Utterance:
@@ -23,6 +32,11 @@ class UtteranceDetector:
     `model` is anything with `reset_states()` and `__call__(window) -> probability`.
     Speech starts when the probability reaches `thresh` and ends after `min_silence_ms` below
     `thresh - 0.15` (the same hysteresis as silero's VADIterator).
+
+    The speculative cut comes once the probability is below `thresh` and `speculative_silence_ms` have passed
+    since the voice's end. Silero's probability stays high for ~100 ms after the voice stops; the audio's own
+    level says sooner: the end is the last frame within QUIET_DB of the utterance's loudest. Where noise keeps
+    every frame loud, the time below `thresh` counts instead.
     """
 
     def __init__(self, model, thresh=0.3, sample_rate=16000, min_silence_ms=300, speech_pad_ms=30,
@@ -49,6 +63,8 @@ class UtteranceDetector:
         self._too_long = False
         self._speculated = False  # a tentative utterance was given for the current pause
         self._below = 0  # samples since the probability was last at `thresh` or above
+        self._quiet = 0  # samples since the last loud frame (see QUIET_DB)
+        self._peak = 0.0  # the utterance's loudest frame while speech was heard
 
     @property
     def hearing_speech(self) -> bool:
@@ -82,6 +98,7 @@ class UtteranceDetector:
 
         if not self._too_long:
             self._windows.append(window)
+        self._track_quiet(window, prob >= self.thresh)
         if prob >= self.thresh:
             self._speech += self._silence + WINDOW
             self._silence = self._below = 0
@@ -98,17 +115,26 @@ class UtteranceDetector:
             return self._finish()
         # Speculation counts from the voice's end (below `thresh`), not from the end of the hysteresis:
         # it may start ~100 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
-        if self.speculate and self._below >= self.speculate and not self._speculated:
+        if self.speculate and self._below and max(self._below, self._quiet) >= self.speculate and not self._speculated:
             self._speculated = True
             return self._cut(final=False)
         return None
+
+    def _track_quiet(self, window: np.ndarray, speech: bool) -> None:
+        levels = frame_levels(window)
+        if speech:
+            self._peak = max(self._peak, float(levels.max(initial=0.0)))
+        loud = np.flatnonzero(levels > max(self._peak * 10 ** (-QUIET_DB / 20), QUIET_FLOOR))
+        self._quiet = (len(levels) - 1 - int(loud[-1])) * FRAME if len(loud) else self._quiet + len(window)
 
     def _cut(self, final: bool) -> Utterance:
         speech_ms = self._speech / self.per_ms
         skipped = "too long" if self._too_long else ("too short" if self._speech < self.min_speech else None)
         audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
         keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
-        end = self._pre_len + self._speech + self.pad
+        # A speculative cut keeps all the quiet heard so far: it comes as early as ~150 ms after the voice, and Whisper
+        # was seen to repeat a question whose tail was cut closer than that.
+        end = self._pre_len + self._speech + self.pad if final else len(audio)
         return Utterance(audio[keep:end], speech_ms, skipped, final)
 
     def _finish(self) -> Utterance:
@@ -116,6 +142,7 @@ class UtteranceDetector:
         self.triggered = False
         self._speculated = False
         self._windows, self._pre = [], deque(maxlen=self._pre.maxlen)
-        self._silence = self._speech = 0
+        self._silence = self._speech = self._quiet = 0
+        self._peak = 0.0
         self._too_long = False
         return utterance

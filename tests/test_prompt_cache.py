@@ -133,3 +133,21 @@ def test_the_handler_without_a_snapshotting_model_still_answers():
         turn, sentences = ask(handler, conversation, f"question {i}")
         assert [s.text for s in sentences if s.text]
     assert handler.states is None
+
+
+def test_a_turn_confirmed_after_its_reply_was_written_is_read_ahead_when_the_model_is_free():
+    # The end of turn may wait for more silence (the end-of-turn model was unsure) while the reply is already written:
+    # the history is read ahead once the turn is confirmed, between items, so the next question reads only itself.
+    model = PrefixLlama()
+    handler = handler_with(model, "--chat_size", "4")
+    conversation = Conversation()
+    say(handler, conversation, "hello there")
+    turn, sentences = ask(handler, conversation, "what do bees make", tentative=True)
+    list(sentences)
+    reads = len(model.read)
+    handler.idle()
+    assert len(model.read) == reads  # not confirmed yet: nothing to read
+    turn.confirm()
+    handler.idle()
+    assert len(model.read) == reads + 1  # the read-ahead
+    assert say(handler, conversation, "and what do ants make") <= 7  # its words, "<user>" and "<assistant>"

@@ -80,11 +80,40 @@ def test_a_first_phrase_without_any_punctuation_goes_out_after_enough_words():
     from utils.sentences import FIRST_PHRASE_MAX_WORDS
 
     splitter = SentenceSplitter(first_phrase_words=4)
-    words = [f"word{i}" for i in range(FIRST_PHRASE_MAX_WORDS + 3)]
+    words = [chr(ord("a") + i) for i in range(FIRST_PHRASE_MAX_WORDS + 3)]  # short words: the word count decides
     released = []
     for i, word in enumerate(words):
         released += splitter.push(word if i == 0 else " " + word)
         if released:
             break
     assert released == [" ".join(words[:FIRST_PHRASE_MAX_WORDS])]  # whole words: the last may still grow
-    assert splitter.push(" more. Next") == [f"word{FIRST_PHRASE_MAX_WORDS} more."]
+    assert splitter.push(" more. Next") == [f"{words[FIRST_PHRASE_MAX_WORDS]} more."]
+
+
+def test_a_first_sentence_without_a_comma_goes_out_before_a_phrase_opener():
+    splitter = SentenceSplitter(first_phrase_words=1)
+    out = []
+    for piece in ["The", " sky", " is", " blue", " because"]:
+        out += splitter.push(piece)
+    assert out == []  # " because" may still grow ("becauses" is not a word, but " by" may be " bystander")
+    out += splitter.push(" of")
+    assert out == ["The sky is blue"]
+    out += splitter.push(" the air. It")
+    assert out == ["The sky is blue", "because of the air."]
+
+
+def test_an_opener_too_early_in_the_sentence_does_not_break_it():
+    splitter = SentenceSplitter(first_phrase_words=1)
+    assert splitter.push("Go to the shop and") == []  # "to" after one word: too short a phrase to say alone
+    assert splitter.push(" buy") == ["Go to the shop"]  # "and" after four
+
+
+def test_a_first_phrase_long_in_characters_goes_out_at_its_last_whole_word():
+    # numbers take many tokens a word: "2,150,000" keeps the voice waiting as long as several words
+    splitter = SentenceSplitter(first_phrase_words=1)
+    out = []
+    for piece in "The moon is approximately 2,150,000 miles away from the Earth.".split(" "):
+        out += splitter.push(piece + " ")
+        if out:
+            break
+    assert out == ["The moon is approximately 2,150,000 miles away"]

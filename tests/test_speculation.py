@@ -63,14 +63,37 @@ class DecayingVAD:
         return next(self.probs, 0.0)
 
 
-def test_speculation_counts_from_the_voice_s_end_and_the_final_cut_waits_for_the_hysteresis():
-    # 20 windows of voice, 4 in the hysteresis band (0.15 <= p < 0.3), then silence; 32 ms windows
+def speculation_and_final_cut(probs, audio):
+    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
+                                 min_speech_ms=100)
+    events = {}
+    for i, window in enumerate(audio):
+        utterance = detector.push(window)
+        if utterance is not None:
+            events["final" if utterance.final else "speculative"] = i
+    return events
+
+
+def test_speculation_counts_from_the_voice_s_end_in_the_audio_not_silero_s_lag():
+    # silero's probability stays high for 3 windows after the voice (a tone, windows 0-16) has stopped
     probs = [0.9] * 20 + [0.2] * 4 + [0.01] * 20
+    audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + [np.zeros(512, np.float32)] * 27
+    events = speculation_and_final_cut(probs, audio)
+    assert events["speculative"] == 21  # 150 ms after the tone's end: 5 windows less 8 ms, once below thresh
+    assert events["final"] == 23 + 10  # the final cut still waits for 300 ms below the hysteresis band
+
+
+def test_speculation_counts_from_the_voice_s_end_and_the_final_cut_waits_for_the_hysteresis():
+    # 20 windows of voice, 4 in the hysteresis band (0.15 <= p < 0.3), then silence; 32 ms windows. The audio is
+    # loud all along (noise the VAD does not call speech): time below thresh is all there is to count.
+    probs = [0.9] * 20 + [0.2] * 4 + [0.01] * 20
+    noise = np.random.default_rng(0).uniform(-0.1, 0.1, 512).astype(np.float32)
+    assert speculation_and_final_cut(probs, [noise] * len(probs)) == {"speculative": 19 + 5, "final": 23 + 10}
     detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
                                  min_speech_ms=100)
     events, heard = {}, []
     for i in range(len(probs)):
-        utterance = detector.push(np.zeros(512, np.float32))
+        utterance = detector.push(noise)
         heard.append(detector.hearing_speech)
         if utterance is not None:
             events["final" if utterance.final else "speculative"] = i

@@ -33,6 +33,13 @@ def sentence_tokenizer(language: str = "english"):
 
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
 FIRST_PHRASE_MAX_WORDS = 14
+FIRST_PHRASE_MAX_CHARS = 48  # or this many characters (about 12 tokens), whichever comes first
+# Words that open a new phrase ("The sky is blue | because of..."): a reply's first sentence without a comma may
+# go to the voice before one of them, once it has PHRASE_BREAK_MIN_WORDS words, instead of waiting for its end.
+PHRASE_OPENERS = frozenset(
+    "that which who whose because and but or so to by from with when where while if than as for".split()
+)
+PHRASE_BREAK_MIN_WORDS = 4
 
 
 class SentenceSplitter:
@@ -41,7 +48,8 @@ class SentenceSplitter:
     A sentence is released once the next one has started, so an abbreviation or a decimal point
     at the end of the buffer is never mistaken for a sentence end. With `first_phrase_words`, the
     reply's first piece may be a clause (up to a comma, semicolon or colon followed by a space) of at
-    least that many words: the voice can start on it while the rest of the sentence is written.
+    least that many words, or the words before a phrase opener ("because", "that", "to"...): the voice can
+    start on it while the rest of the sentence is written.
     """
 
     def __init__(self, tokenizer=None, first_phrase_words: int = 0) -> None:
@@ -70,14 +78,33 @@ class SentenceSplitter:
                 self.buffer = self.buffer[match.end():].lstrip()
                 self.released = True
                 return [phrase]
+        phrase = self._before_opener()
+        if phrase:
+            return [phrase]
         # A reply whose start has no clause or sentence end (a run-on, a list without punctuation) would keep
         # the voice waiting for all of it (1.4 s was seen): past this many whole words, they go as they are.
         words = self.buffer.split()
-        if len(words) > FIRST_PHRASE_MAX_WORDS:
-            ended = self.buffer[-1:].isspace()  # else the last word may still be growing: it stays
-            self.buffer, self.released = ("" if ended else words[-1]), True
-            return [" ".join(words if ended else words[:-1])]
+        long = len(self.buffer) > FIRST_PHRASE_MAX_CHARS and len(words) > PHRASE_BREAK_MIN_WORDS  # numbers: many tokens
+        if len(words) > FIRST_PHRASE_MAX_WORDS or long:
+            spans = list(re.finditer(r"\S+", self.buffer))
+            cut = len(spans) if self.buffer[-1:].isspace() else len(spans) - 1  # the last word may still be growing
+            if cut > PHRASE_BREAK_MIN_WORDS and spans[cut - 1].group().lower() in PHRASE_OPENERS:
+                cut -= 1  # "... miles away | from the Earth": an opener starts the next piece
+            rest = spans[cut].start() if cut < len(spans) else len(self.buffer)
+            phrase, self.buffer, self.released = self.buffer[:rest].strip(), self.buffer[rest:], True
+            return [" ".join(phrase.split())]
         return []
+
+    def _before_opener(self) -> str:
+        """The words before the first phrase opener that follows PHRASE_BREAK_MIN_WORDS words, once the opener is
+        whole (a word follows it: " by" may be the start of " bystander"); "" if there is none yet."""
+        words = list(re.finditer(r"\S+", self.buffer))
+        for i in range(PHRASE_BREAK_MIN_WORDS, len(words) - 1):
+            if words[i].group().lower() in PHRASE_OPENERS:
+                phrase = self.buffer[:words[i].start()].strip()
+                self.buffer, self.released = self.buffer[words[i].start():], True
+                return phrase
+        return ""
 
     def flush(self) -> str:
         rest, self.buffer = self.buffer.strip(), ""

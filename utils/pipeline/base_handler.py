@@ -60,6 +60,7 @@ class BaseHandler:
                 try:
                     item = queue_in.get(timeout=POLL_S)
                 except queue.Empty:
+                    self._idle()
                     continue
                 if item is END:
                     break
@@ -71,6 +72,16 @@ class BaseHandler:
                 logger.exception("%s: cleanup failed", self.name)
             self.put(END)
             logger.debug("%s stopped", self.name)
+
+    def idle(self) -> None:
+        """Called when no item has come for POLL_S: work that waits for a free moment (the LLM reads ahead)."""
+
+    def _idle(self) -> None:
+        try:
+            self.idle()
+        except Exception:
+            self.errors += 1
+            logger.exception("%s failed on work done between items", self.name)
 
     def _handle(self, item) -> None:
         if is_cancelled(item):

@@ -74,6 +74,9 @@ class Turn:
     ends_sentence: bool | None = None
     end_decision: str | None = None
     end_silence_ms: float | None = None
+    # The reply's first piece for the voice and how many pieces the model wrote for it, for the metrics.
+    first_phrase: str | None = None
+    first_phrase_pieces: int | None = None
 
     def __post_init__(self) -> None:
         self._settled = threading.Event()
@@ -208,6 +211,7 @@ class SpeechSegment:
 
     audio: np.ndarray
     turn: Turn
+    speech_ms: float | None = None  # the speech itself, without the padding and the VAD's lag (None: not known)
 
 
 @dataclass
