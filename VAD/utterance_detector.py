@@ -132,9 +132,10 @@ class UtteranceDetector:
         skipped = "too long" if self._too_long else ("too short" if self._speech < self.min_speech else None)
         audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
         keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
-        # A speculative cut keeps all the quiet heard so far: it comes as early as ~150 ms after the voice, and Whisper
-        # was seen to repeat a question whose tail was cut closer than that.
-        end = self._pre_len + self._speech + self.pad if final else len(audio)
+        end = self._pre_len + self._speech + self.pad
+        if end > len(audio):  # a speculative cut, ~150 ms after the voice: the rest of the padding, quiet, is still to
+            # come. Zeros stand for it: Whisper repeats some questions whose quiet tail is cut that short.
+            audio = np.concatenate([audio, np.zeros(end - len(audio), np.float32)])
         return Utterance(audio[keep:end], speech_ms, skipped, final)
 
     def _finish(self) -> Utterance:

@@ -108,12 +108,21 @@ def test_an_opener_too_early_in_the_sentence_does_not_break_it():
     assert splitter.push(" buy") == ["Go to the shop"]  # "and" after four
 
 
-def test_a_first_phrase_long_in_characters_goes_out_at_its_last_whole_word():
-    # numbers take many tokens a word: "2,150,000" keeps the voice waiting as long as several words
+def test_a_first_phrase_of_many_pieces_goes_out_at_its_last_whole_word():
+    # numbers take a token a digit: "2,150,000" keeps the voice waiting as long as several words
+    splitter = SentenceSplitter(first_phrase_words=1)
+    pieces = ["The", " moon", " is", " approximately", " ", "2", ",", "1", "5", "0", ",", "0", "0", "0", " miles"]
+    out = []
+    for piece in pieces:
+        out += splitter.push(piece)
+    assert out == ["The moon is approximately 2,150,000"]  # at the 15th piece ("miles" may still grow)
+    assert splitter.push(" away from the Earth. It") == ["miles away from the Earth."]
+
+
+def test_a_first_phrase_cut_for_its_length_leaves_a_phrase_opener_to_the_next_piece():
     splitter = SentenceSplitter(first_phrase_words=1)
     out = []
-    for piece in "The moon is approximately 2,150,000 miles away from the Earth.".split(" "):
-        out += splitter.push(piece + " ")
-        if out:
-            break
-    assert out == ["The moon is approximately 2,150,000 miles away"]
+    for piece in ["A", " b", " c", " d", " e", " f", " g", " h", " i", " j", " k", " l", " m", " to", " o"]:
+        out += splitter.push(piece)
+    assert out == ["A b c d e f g h i j k l m"]  # past 14 words; " to" opens the next piece
+    assert splitter.push(" pig. Then") == ["to o pig."]

@@ -33,7 +33,7 @@ def sentence_tokenizer(language: str = "english"):
 
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
 FIRST_PHRASE_MAX_WORDS = 14
-FIRST_PHRASE_MAX_CHARS = 48  # or this many characters (about 12 tokens), whichever comes first
+FIRST_PHRASE_MAX_PIECES = 14  # or this many pieces from the model (numbers take a token a digit), whichever is first
 # Words that open a new phrase ("The sky is blue | because of..."): a reply's first sentence without a comma may
 # go to the voice before one of them, once it has PHRASE_BREAK_MIN_WORDS words, instead of waiting for its end.
 PHRASE_OPENERS = frozenset(
@@ -57,9 +57,11 @@ class SentenceSplitter:
         self.first_phrase_words = first_phrase_words
         self.buffer = ""
         self.released = False
+        self.pieces = 0  # pushed so far
 
     def push(self, text: str) -> list[str]:
         self.buffer += text
+        self.pieces += 1
         spans = list(self.tokenizer.span_tokenize(self.buffer))
         if len(spans) < 2:
             return self._first_phrase()
@@ -84,7 +86,7 @@ class SentenceSplitter:
         # A reply whose start has no clause or sentence end (a run-on, a list without punctuation) would keep
         # the voice waiting for all of it (1.4 s was seen): past this many whole words, they go as they are.
         words = self.buffer.split()
-        long = len(self.buffer) > FIRST_PHRASE_MAX_CHARS and len(words) > PHRASE_BREAK_MIN_WORDS  # numbers: many tokens
+        long = self.pieces > FIRST_PHRASE_MAX_PIECES and len(words) > PHRASE_BREAK_MIN_WORDS
         if len(words) > FIRST_PHRASE_MAX_WORDS or long:
             spans = list(re.finditer(r"\S+", self.buffer))
             cut = len(spans) if self.buffer[-1:].isspace() else len(spans) - 1  # the last word may still be growing
