@@ -9,10 +9,27 @@ BACKCHANNEL_WORDS = frozenset(
     "aha i see cool nice wow".split()
 )
 MAX_WORDS = 4
+# A murmur this short is a backchannel whatever the recogniser made of it (Whisper hears "mm-hmm" as "I'm them."),
+# unless it asks something or holds a word people say to stop a speaker.
+MURMUR_S = 0.8
+MURMUR_WORDS = 2
+STOP_WORDS = frozenset(
+    "stop wait no nope hold hey sorry pause quiet enough actually excuse shut cancel what why how who where when "
+    "which again repeat louder slower faster help listen".split()
+)
 
 
-def is_backchannel(text: str) -> bool:
-    """True for a transcript that is only backchannel words (or nothing: a cough, a breath), in English."""
-    words = [w for w in re.split(r"[^a-z'-]+", text.lower()) if w.strip("-'")]
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z'-]+", text.lower()) if w.strip("-'")]
+
+
+def is_backchannel(text: str, speech_s: float | None = None) -> bool:
+    """True for a transcript that is only backchannel words (or nothing: a cough, a breath), in English; with the
+    speech's duration, also for a murmur of at most MURMUR_WORDS words shorter than MURMUR_S that neither asks nor
+    holds a stop word."""
+    words = _words(text)
     parts = [p for w in words for p in ([w] if w in BACKCHANNEL_WORDS else w.split("-")) if p]
-    return len(words) <= MAX_WORDS and all(p in BACKCHANNEL_WORDS for p in parts)
+    if len(words) <= MAX_WORDS and all(p in BACKCHANNEL_WORDS for p in parts):
+        return True
+    return (speech_s is not None and speech_s < MURMUR_S and len(words) <= MURMUR_WORDS and "?" not in text
+            and not any(p.strip("'") in STOP_WORDS for p in parts))

@@ -38,7 +38,8 @@ class STTHandler(BaseHandler):
         finally:
             self.current_conversation = None
         conversation = segment.turn.conversation
-        if conversation.paused is not None and not segment.turn.settled and is_backchannel(text):
+        speech_s = None if segment.speech_ms is None else segment.speech_ms / 1000
+        if conversation.paused is not None and not segment.turn.settled and is_backchannel(text, speech_s):
             # said over a reply that paused to hear it: not a turn; the reply plays on (VAD/vad_handler.py)
             logger.info("heard %r over the reply: it plays on", text)
             segment.turn.withdraw()

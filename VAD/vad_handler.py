@@ -220,4 +220,4 @@ class VADHandler(BaseHandler):
     def _segment(self, utterance, turn: Turn) -> SpeechSegment:
         logger.debug("utterance of %.0f ms%s", utterance.speech_ms, "" if utterance.final else " (speculative)")
         audio = utterance.audio if self.enhance is None else self.enhance(utterance.audio)  # the whole utterance
-        return SpeechSegment(audio, turn)
+        return SpeechSegment(audio, turn, utterance.speech_ms)

@@ -46,6 +46,7 @@ STORY = [f"{s} " for s in (
 )]
 CUT_INS = ["What time is it in Tokyo?", "Stop, tell me about the weather instead.", "Wait, what is the capital of Spain?",
            "Sorry, how far away is the moon?", "Actually, can you recommend a good book?"]
+BARGE_IN_LOG = ("VAD.vad_handler", "STT.base")  # the server's log lines on what it made of speech over a reply
 BACKCHANNELS = ["mm-hmm", "yeah", "okay", "right", "cough"]
 
 
@@ -76,8 +77,19 @@ def offset_of(a: np.ndarray, b: np.ndarray, start: int, length: int, max_lag: in
     return int(np.argmax(corr)) + max(0, start - max_lag) - start
 
 
-def user_onset(assistant: np.ndarray, mix: np.ndarray, lag: int, after: int) -> int | None:
-    """First sample (mix's timeline) from `after` on where the mix holds more than the assistant: the user."""
+def locate(signal: np.ndarray, template: np.ndarray) -> int:
+    """Offset in `signal` where `template` matches best (cross-correlation through the FFT)."""
+    signal, template = signal.astype(np.float64), template.astype(np.float64)
+    if len(signal) < len(template):
+        return 0
+    size = 1 << (len(signal) + len(template) - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(template, size)), size)
+    return int(np.argmax(corr[:len(signal) - len(template) + 1]))
+
+
+def user_onset(assistant: np.ndarray, mix: np.ndarray, lag: int, after: int, said: np.ndarray) -> int | None:
+    """The sample (mix's timeline) where the user's speech became audible: `said` (what was played into the room) is
+    found in the mix less the assistant after `after`, and its first sample at SOUND or above is the onset."""
     shifted = np.zeros_like(mix)
     lo = max(0, lag)
     n = min(len(mix) - lo, len(assistant) - max(0, -lag))
@@ -87,12 +99,11 @@ def user_onset(assistant: np.ndarray, mix: np.ndarray, lag: int, after: int) -> 
     ref = slice(max(0, after - RATE), after)
     gain = float(np.dot(mix[ref].astype(np.float64), shifted[ref]) / max(1.0, np.dot(shifted[ref].astype(np.float64), shifted[ref])))
     residual = mix.astype(np.float64) - gain * shifted
-    loud = hops(residual.clip(-32767, 32767).astype("<i2"))
-    start_hop = after // HOP
-    for k in range(start_hop, len(loud) - 2):
-        if (loud[k:k + 3] >= SOUND * 2).all():  # 30 ms of it: not a stray sample
-            return k * HOP
-    return None
+    search = residual[after:after + 3 * RATE + len(said)]
+    audible = np.flatnonzero(np.abs(said.astype(np.int32)) >= SOUND)
+    if len(search) < len(said) or len(audible) == 0:
+        return None
+    return after + locate(search, said) + int(audible[0])
 
 
 def voice_stop(assistant: np.ndarray, after: int) -> int | None:
@@ -141,6 +152,7 @@ class Room:
         self.room_rec = self.pulse.record(workdir / "room.raw", "room.monitor")
         time.sleep(1.0)
         self._wavs: dict[str, Path] = {}
+        self.said: dict[str, np.ndarray] = {}  # what each wav holds (int16, 16 kHz)
 
     def wav(self, text: str) -> Path:
         from tests.speech import espeak, write_wav
@@ -150,6 +162,7 @@ class Room:
             path = self.dir / f"say{len(self._wavs)}.wav"
             write_wav(path, np.concatenate([samples, np.zeros(RATE // 10, "<i2")]))
             self._wavs[text] = path
+            self.said[text] = samples
         return self._wavs[text]
 
     def assistant(self) -> np.ndarray:
@@ -195,6 +208,7 @@ def over_reply(room: Room, say: str, into_s: float = 1.0) -> dict:
     """Ask for the story, then play `say` `into_s` into the reply; what happened, read off the recordings."""
     start_a = len(room.assistant())
     cuts_before, users_before = room.cut_log_lines(), len(room.server.lines("USER:"))
+    log_before = len(room.server.stderr)
     room.pulse.play(room.wav("Please tell me a long story about a knight and a dragon."))
     reply_start = room.wait_reply_start(start_a)
     time.sleep(max(0.0, into_s - (len(room.assistant()) - reply_start) / RATE))
@@ -209,9 +223,10 @@ def over_reply(room: Room, say: str, into_s: float = 1.0) -> dict:
     room.wait_quiet(2.5, timeout=120)
     assistant, mix = room.assistant(), room.mix()
     lag = offset_of(assistant, mix, reply_start, int(0.6 * RATE))
-    onset = user_onset(assistant, mix, lag, mark)
+    onset = user_onset(assistant, mix, lag, mark, room.said[say])
     result = {"say": say, "lag_ms": 1000 * lag / RATE, "cut": room.cut_log_lines() > cuts_before,
-              "new_users": room.server.lines("USER:")[users_before:]}
+              "new_users": room.server.lines("USER:")[users_before:],
+              "log": [line for line in room.server.stderr[log_before:] if any(name in line for name in BARGE_IN_LOG)]}
     if onset is not None:
         onset_a = onset - lag
         stop = voice_stop(assistant, onset_a)
@@ -244,6 +259,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         room = Room(Path(tmp), args.server_flags)
         try:
+            report["devices"] = [line for line in room.server.stderr if "(latency" in line]  # the streams' latencies
             for k in range(args.cut_ins):
                 report["cut_ins"].append(r := over_reply(room, CUT_INS[k % len(CUT_INS)]))
                 logger.info("cut-in %d: %s", k + 1, r)
@@ -257,6 +273,8 @@ def main() -> int:
             room.close()
     stops = [r["stop_ms"] for r in report["cut_ins"] if r.get("stop_ms") is not None and r["cut"]]
     print("\nBarge-in in the PulseAudio room (local mode, full duplex)")
+    for line in report.get("devices", []):
+        print(line.strip())
     if report["cut_ins"]:
         print(f"cut-ins: {sum(r['cut'] for r in report['cut_ins'])}/{len(report['cut_ins'])} interrupted the reply; "
               f"voice stopped after the user's onset: median {percentile(stops, 50):.0f} ms, p90 "

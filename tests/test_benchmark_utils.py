@@ -151,3 +151,15 @@ def test_vad_lag_pairs_client_and_server_clocks_in_order():
     marks = [{"speech_end_clock": 10.05}, {"speech_end_clock": 20.07}]
     assert vad_lags(turns, marks) == pytest.approx([0.05, 0.07])
     assert vad_lags(turns, marks[:1]) == []  # a turn without its record: no guessing
+
+
+def test_barge_in_onset_is_where_the_user_s_speech_becomes_audible_in_the_room():
+    from benchmarks.barge_in import user_onset
+
+    rng = np.random.default_rng(1)
+    assistant = (rng.standard_normal(16000 * 5) * 3000).astype("<i2")
+    said = np.concatenate([np.zeros(800, "<i2"), (rng.standard_normal(8000) * 5000).astype("<i2")])  # 50 ms lead-in
+    mix = np.zeros(16000 * 5, "<i2")
+    mix[480:] = assistant[:-480] // 2  # the assistant's voice reaches the microphone 30 ms later, softer
+    mix[32000:32000 + len(said)] += said
+    assert user_onset(assistant, mix, 480, 30000, said) == 32000 + 800
