@@ -9,13 +9,14 @@ BACKCHANNEL_WORDS = frozenset(
     "aha i see cool nice wow".split()
 )
 MAX_WORDS = 4
-# A murmur this short is a backchannel whatever the recogniser made of it (Whisper hears "mm-hmm" as "I'm them."),
-# unless it asks something or holds a word people say to stop a speaker.
-MURMUR_S = 0.8
-MURMUR_WORDS = 2
+# A murmur this short is a backchannel whatever the recogniser made of it (Whisper tiny hears "mm-hmm" as "I'm them",
+# "Mama" or "And mam them"), unless it asks something or holds a word people say to stop or redirect a speaker.
+MURMUR_S = 1.1
+MURMUR_WORDS = 3
 STOP_WORDS = frozenset(
-    "stop wait no nope hold hey sorry pause quiet enough actually excuse shut cancel what why how who where when "
-    "which again repeat louder slower faster help listen".split()
+    "stop wait no nope not don't can't didn't isn't hold hey sorry pause quiet enough actually excuse shut cancel "
+    "what why how who where when which again repeat louder slower faster help listen tell say explain mean "
+    "understand".split()
 )
 
 

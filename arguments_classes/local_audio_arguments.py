@@ -10,4 +10,9 @@ class LocalAudioArguments:
     output_device: Optional[str] = field(default=None, metadata={"help": "Speaker: a device index or (part of) its name; default: the system's."})
     list_devices: bool = field(default=False, metadata={"help": "Print the audio devices and exit."})
     local_blocksize: PositiveInt = field(default=512, metadata={"help": "Samples per audio block (512 at 16 kHz = 32 ms)."})
+    local_latency: str = field(
+        default="low",
+        metadata={"help": "PortAudio latency of the microphone and speaker streams: 'low' (a reply you talk over stops "
+                          "sooner) or 'high' (more buffering, for a device that crackles at low)."},
+    )
     playback_tail_ms: NonNegativeInt = field(default=300, metadata={"help": "After the reply has played, keep the microphone closed this long (echo tail)."})

@@ -196,6 +196,9 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
     end_of_turn = by_class[VADHandlerArguments].end_of_turn
     if end_of_turn not in ("smart-turn", "silence"):
         raise ConfigError(f"unknown --end_of_turn '{end_of_turn}'; choose smart-turn or silence")
+    latency = by_class[LocalAudioArguments].local_latency
+    if latency not in ("low", "high"):
+        raise ConfigError(f"unknown --local_latency '{latency}'; choose low or high")
     from utils.echo_cancel import BACKENDS as ECHO_CANCELLERS
 
     echo_canceller = by_class[VADHandlerArguments].echo_canceller

@@ -123,7 +123,8 @@ class LocalAudioStreamer(ConversationEvents):
                 device = pick_device(sd, getattr(config, f"{kind}_device"), kind)
                 try:
                     streams.append(stream_class(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=config.blocksize,
-                                                device=device, callback=callback))
+                                                device=device, callback=callback,
+                                                latency=getattr(config, "latency", "low")))
                 except (sd.PortAudioError, ValueError) as e:
                     what = KINDS[kind][0]
                     raise ConfigError(f"cannot open the {what} at 16 kHz mono ({e}); choose another with "

@@ -123,10 +123,12 @@ class FakeSoundDevice:
         outer = self
 
         class Stream:
-            def __init__(self, kind, samplerate, channels, dtype, blocksize, device, callback):
+            def __init__(self, kind, samplerate, channels, dtype, blocksize, device, callback, latency):
                 if outer.fail_open == kind:
                     raise outer.PortAudioError("Invalid sample rate [PaErrorCode -9997]")
-                self.kind, self.callback, self.blocksize = kind, callback, blocksize
+                if latency not in ("low", "high"):
+                    raise outer.PortAudioError(f"latency {latency!r}")
+                self.kind, self.callback, self.blocksize, self.asked_latency = kind, callback, blocksize, latency
                 self.device = 0 if device is None else device  # like PortAudio: the default's index
                 self.latency, self.events = 0.05, []
                 outer.streams.append(self)
@@ -404,3 +406,8 @@ def test_the_assistant_hears_the_room_answers_once_and_is_understood(in_room, tm
     server_says = [line for line in server.stderr if "first audio" in line]
     print(f"\nlocal mode: first reply audio in the room {latency_ms:.0f} ms after the question ended; "
           f"server: {server_says[-1] if server_says else '-'}; reply {(end - start) / 16000:.1f} s: {heard!r}")
+
+
+def test_the_streams_are_opened_at_the_latency_asked_for():
+    assert {s.asked_latency for s in Rig().sd.streams} == {"low"}  # the default: a reply talked over stops sooner
+    assert {s.asked_latency for s in Rig(latency="high").sd.streams} == {"high"}
