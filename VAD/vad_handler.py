@@ -103,6 +103,12 @@ class VADHandler(BaseHandler):
                 conversation.events.speech_started(self._audio_ms(stream))
             if stream.detector.hearing_speech:
                 stream.last_speech_at = time.monotonic()
+                if stream.tentative is not None and stream.tentative.withdrawn and stream.cutting_in:
+                    # the part before the pause was a backchannel (STT/base.py) and the reply plays on: what follows
+                    # ("mm ... hmm") is heard afresh over it, and is a cut-in only if it lasts on its own
+                    stream.restart()
+                    replying = not conversation.should_listen.is_set()
+                    continue
                 if stream.tentative is not None:  # the user goes on: the speculative turn is void
                     logger.debug("turn %d withdrawn: the user went on speaking", stream.tentative.id)
                     stream.tentative.withdraw()

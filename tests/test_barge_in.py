@@ -152,3 +152,19 @@ def test_while_the_user_talks_over_it_the_history_shows_the_reply_cut_until_it_p
     assert chat.exchanges[0][1]["content"] == f"Once upon {INTERRUPTED}"
     conversation.resume_reply()  # a backchannel after all
     assert chat.exchanges[0][1]["content"] == "Once upon a time." and not turn.cancelled
+
+
+def test_a_backchannel_in_two_parts_lets_the_reply_play_on():
+    # "mm ... hmm" over the reply: its first part, transcribed at the pause, is a backchannel (STT/base.py withdraws the
+    # turn and the reply plays on); the second part is heard afresh, and is too short to cut in on its own
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    handler = vad("--barge_in_min_ms", "300", "--speculative_silence_ms", "150", "--min_silence_ms", "600")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    tentative = feed(handler, conversation, tone_pcm(0.6) + silence_pcm(0.2))
+    assert [s.turn.tentative for s in tentative] == [True] and conversation.paused is first.turn
+    tentative[0].turn.withdraw()  # what the STT does with "Mm."
+    conversation.resume_reply()
+    assert feed(handler, conversation, tone_pcm(0.2) + silence_pcm(1.0)) == []
+    assert not first.turn.cancelled and conversation.reply is first.turn and conversation.paused is None
+    assert ("interrupted", first.turn.id) not in events.calls
