@@ -91,6 +91,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="fresh: after the question's end, a reply with no voice by then is not answered, and is cut there")
     p.add_argument("--align", choices=("start", "end"), default="start",
                    help="fresh: the questions of a step start together, or are delayed so they end together")
+    p.add_argument("--voice", choices=("espeak", "hibari"), default="espeak",
+                   help="who asks (as in latency.py: the end-of-turn model mostly waits --max_turn_silence_ms for "
+                        "espeak-ng's voice)")
     p.add_argument("--json", help="also write the table's numbers and every turn here")
     p.add_argument("--questions", default=str(QUESTIONS_FILE), help="one question a line")
     args = p.parse_args(ours)
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             if max(args.clients) > config.receiver.max_sessions:
                 raise ConfigError(f"--clients {max(args.clients)} needs a server that takes that many: "
                                   f"add -- --max_sessions {max(args.clients)}")
-            questions = spoken_questions(args.questions)
+            questions = spoken_questions(args.questions, args.voice)
             result = run(flags, config, questions, args)
         except (ConfigError, ServerError, ClientError, RuntimeError) as e:
             print(f"error: {e}", file=sys.stderr)
