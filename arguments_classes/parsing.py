@@ -169,6 +169,13 @@ def unknown(what: str, given: list[str], known: list[str], show: Callable[[str],
     return f"unknown {what}{'s' if len(given) > 1 else ''}: {', '.join(described)}; {lists}"
 
 
+def check_choice(flag: str, value: str, choices: tuple[str, ...], shown: str | None = None) -> None:
+    """One readable line when a flag's value is none of its choices (`shown`: the value as the user wrote it)."""
+    if value not in choices:
+        listed = choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+        raise ConfigError(f"unknown {flag} '{value if shown is None else shown}'; choose {listed}")
+
+
 def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
                  from_file: AbstractSet[str] = frozenset()) -> PipelineConfig:
     """`explicit`: the names given (in a file or as flags); `from_file`: those given in a config file only, which
@@ -177,10 +184,8 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
     module = by_class[ModuleArguments]
     if module.local_mac_optimal_settings:
         module = replace(module, **{k: v for k, v in MAC_SETTINGS.items() if k not in explicit})
-    if module.log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"unknown --log_level '{module.log_level}'; choose debug, info, warning or error")
-    if module.mode not in ("socket", "local"):
-        raise ConfigError(f"unknown --mode '{module.mode}'; choose socket or local")
+    check_choice("--log_level", module.log_level.lower(), ("debug", "info", "warning", "error"), module.log_level)
+    check_choice("--mode", module.mode, ("socket", "local"))
 
     backends = {stage: choose(registry, getattr(module, stage), f"--{stage}") for stage, registry in STAGES.items()}
     explicit = explicit - overridden(from_file, explicit - from_file, backends)
@@ -190,20 +195,12 @@ def build_config(parsed, explicit: set[str], show: Callable[[str], str] = flag,
                                           device=module.device, explicit=explicit))
         for stage, backend in backends.items()
     }
-    history_format = getattr(stages["llm"][1], "history_format", "system")
-    if history_format not in ("system", "messages"):
-        raise ConfigError(f"unknown --history_format '{history_format}'; choose system or messages")
-    end_of_turn = by_class[VADHandlerArguments].end_of_turn
-    if end_of_turn not in ("smart-turn", "silence"):
-        raise ConfigError(f"unknown --end_of_turn '{end_of_turn}'; choose smart-turn or silence")
-    latency = by_class[LocalAudioArguments].local_latency
-    if latency not in ("low", "high"):
-        raise ConfigError(f"unknown --local_latency '{latency}'; choose low or high")
+    check_choice("--history_format", getattr(stages["llm"][1], "history_format", "system"), ("system", "messages"))
+    check_choice("--end_of_turn", by_class[VADHandlerArguments].end_of_turn, ("smart-turn", "silence"))
+    check_choice("--local_latency", by_class[LocalAudioArguments].local_latency, ("low", "high"))
     from utils.echo_cancel import BACKENDS as ECHO_CANCELLERS
 
-    echo_canceller = by_class[VADHandlerArguments].echo_canceller
-    if echo_canceller not in ECHO_CANCELLERS:
-        raise ConfigError(f"unknown --echo_canceller '{echo_canceller}'; choose {', '.join(ECHO_CANCELLERS)}")
+    check_choice("--echo_canceller", by_class[VADHandlerArguments].echo_canceller, tuple(ECHO_CANCELLERS))
     return PipelineConfig(
         module=module,
         receiver=component_config(by_class[SocketReceiverArguments]),
