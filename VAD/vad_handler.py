@@ -87,6 +87,11 @@ class VADHandler(BaseHandler):
         samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         for start in range(0, len(samples), WINDOW):
             stream.samples_in += WINDOW
+            if stream.tentative is not None and stream.tentative.withdrawn:
+                # only the STT withdraws a turn the VAD still holds: a backchannel, and the reply plays on. That
+                # utterance is over; what follows ("mm ... hmm") is heard afresh, a cut-in only if it lasts on its own
+                stream.restart()
+                replying = not conversation.should_listen.is_set()
             utterance = stream.detector.push(samples[start:start + WINDOW])
             if replying:  # barge-in: the user may cut the reply short; nothing else is a turn yet
                 if not self._barges_in(stream, conversation):
@@ -103,12 +108,6 @@ class VADHandler(BaseHandler):
                 conversation.events.speech_started(self._audio_ms(stream))
             if stream.detector.hearing_speech:
                 stream.last_speech_at = time.monotonic()
-                if stream.tentative is not None and stream.tentative.withdrawn and stream.cutting_in:
-                    # the part before the pause was a backchannel (STT/base.py) and the reply plays on: what follows
-                    # ("mm ... hmm") is heard afresh over it, and is a cut-in only if it lasts on its own
-                    stream.restart()
-                    replying = not conversation.should_listen.is_set()
-                    continue
                 if stream.tentative is not None:  # the user goes on: the speculative turn is void
                     logger.debug("turn %d withdrawn: the user went on speaking", stream.tentative.id)
                     stream.tentative.withdraw()
@@ -138,11 +137,6 @@ class VADHandler(BaseHandler):
                 yield segment  # first: the transcription starts while the end-of-turn model listens
                 if self.turn_end is not None:
                     stream.tentative.end_probability = self.turn_end.probability(segment.audio)
-                continue
-            if stream.tentative is not None and stream.tentative.withdrawn:  # a backchannel (STT/base.py)
-                stream.tentative = None
-                stream.restart()
-                replying = not conversation.should_listen.is_set()
                 continue
             if stream.cutting_in and (cut := conversation.interrupt()) is not None:
                 # the user's turn is certain: the reply it was spoken over is cut now
