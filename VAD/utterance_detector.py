@@ -98,7 +98,8 @@ class UtteranceDetector:
 
         if not self._too_long:
             self._windows.append(window)
-        self._track_quiet(window, prob >= self.thresh)
+        if self.speculate:  # the only reader of the quiet
+            self._track_quiet(window, prob >= self.thresh)
         if prob >= self.thresh:
             self._speech += self._silence + WINDOW
             self._silence = self._below = 0

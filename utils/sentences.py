@@ -80,15 +80,14 @@ class SentenceSplitter:
                 self.buffer = self.buffer[match.end():].lstrip()
                 self.released = True
                 return [phrase]
-        phrase = self._before_opener()
+        spans = list(re.finditer(r"\S+", self.buffer))  # the words, where they are in the buffer
+        phrase = self._before_opener(spans)
         if phrase:
             return [phrase]
         # A reply whose start has no clause or sentence end (a run-on, a list without punctuation) would keep
         # the voice waiting for all of it (1.4 s was seen): past this many whole words, they go as they are.
-        words = self.buffer.split()
-        long = self.pieces > FIRST_PHRASE_MAX_PIECES and len(words) > PHRASE_BREAK_MIN_WORDS
-        if len(words) > FIRST_PHRASE_MAX_WORDS or long:
-            spans = list(re.finditer(r"\S+", self.buffer))
+        long = self.pieces > FIRST_PHRASE_MAX_PIECES and len(spans) > PHRASE_BREAK_MIN_WORDS
+        if len(spans) > FIRST_PHRASE_MAX_WORDS or long:
             cut = len(spans) if self.buffer[-1:].isspace() else len(spans) - 1  # the last word may still be growing
             if cut > PHRASE_BREAK_MIN_WORDS and spans[cut - 1].group().lower() in PHRASE_OPENERS:
                 cut -= 1  # "... miles away | from the Earth": an opener starts the next piece
@@ -97,10 +96,9 @@ class SentenceSplitter:
             return [" ".join(phrase.split())]
         return []
 
-    def _before_opener(self) -> str:
+    def _before_opener(self, words: list[re.Match]) -> str:
         """The words before the first phrase opener that follows PHRASE_BREAK_MIN_WORDS words, once the opener is
         whole (a word follows it: " by" may be the start of " bystander"); "" if there is none yet."""
-        words = list(re.finditer(r"\S+", self.buffer))
         for i in range(PHRASE_BREAK_MIN_WORDS, len(words) - 1):
             if words[i].group().lower() in PHRASE_OPENERS:
                 phrase = self.buffer[:words[i].start()].strip()
