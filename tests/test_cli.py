@@ -24,6 +24,7 @@ def error_lines(result):
     (["--lm_model_name", "/no/such/model.gguf"], "error: GGUF model file not found: /no/such/model.gguf"),
     (["--stt_model_name", "/no/such/whisper"], "error: Whisper model directory not found: /no/such/whisper"),
     (["--mode", "radio"], "error: unknown --mode 'radio'"),
+    (["--local_latency", "fast"], "error: unknown --local_latency 'fast'; choose low or high"),
     (["--max_sessions", "0"], "error: --max_sessions must be at least 1, got 0"),
     (["--max_sessions", "-1"], "error: --max_sessions must be at least 1, got -1"),
     (["--recv_port", "99999"], "error: --recv_port must be between 1 and 65535, got 99999"),
