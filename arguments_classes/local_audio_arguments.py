@@ -9,7 +9,11 @@ class LocalAudioArguments:
     input_device: Optional[str] = field(default=None, metadata={"help": "Microphone: a device index or (part of) its name; default: the system's."})
     output_device: Optional[str] = field(default=None, metadata={"help": "Speaker: a device index or (part of) its name; default: the system's."})
     list_devices: bool = field(default=False, metadata={"help": "Print the audio devices and exit."})
-    local_blocksize: PositiveInt = field(default=512, metadata={"help": "Samples per audio block (512 at 16 kHz = 32 ms)."})
+    local_blocksize: PositiveInt = field(
+        default=256,
+        metadata={"help": "Samples per audio block (256 at 16 kHz = 16 ms). Smaller blocks hear the user and stop a "
+                          "reply they talk over sooner (the devices buffer about two blocks each way)."},
+    )
     local_latency: str = field(
         default="low",
         metadata={"help": "PortAudio latency of the microphone and speaker streams: 'low' (a reply you talk over stops "

@@ -46,6 +46,7 @@ STORY = [f"{s} " for s in (
 )]
 CUT_INS = ["What time is it in Tokyo?", "Stop, tell me about the weather instead.", "Wait, what is the capital of Spain?",
            "Sorry, how far away is the moon?", "Actually, can you recommend a good book?"]
+PAUSED_ON = "over the reply paused it; it plays on"  # the server's line for a pause that was not a turn
 BARGE_IN_LOG = ("VAD.vad_handler", "STT.base")  # the server's log lines on what it made of speech over a reply
 BACKCHANNELS = ["mm-hmm", "yeah", "okay", "right", "cough"]
 
@@ -240,10 +241,14 @@ def over_reply(room: Room, say: str, into_s: float = 1.0) -> dict:
 def quiet_reply(room: Room) -> dict:
     start_a = len(room.assistant())
     cuts_before, users_before = room.cut_log_lines(), len(room.server.lines("USER:"))
+    log_before = len(room.server.stderr)
     room.pulse.play(room.wav("Tell me the story about the knight again, please."))
     room.wait_reply_start(start_a)
     room.wait_quiet(2.5, timeout=120)
-    return {"cut": room.cut_log_lines() > cuts_before, "new_users": room.server.lines("USER:")[users_before:]}
+    # a sound too short to be a turn pauses the reply for ~300 ms: here, its own echo that the canceller left
+    pauses = sum(PAUSED_ON in line for line in room.server.stderr[log_before:])
+    return {"cut": room.cut_log_lines() > cuts_before, "new_users": room.server.lines("USER:")[users_before:],
+            "pauses": pauses}
 
 
 def main() -> int:
@@ -271,14 +276,19 @@ def main() -> int:
                 logger.info("reply %d heard out: %s", k + 1, r)
         finally:
             room.close()
-    stops = [r["stop_ms"] for r in report["cut_ins"] if r.get("stop_ms") is not None and r["cut"]]
+            report["devices"] += [line for line in room.server.stderr if "over/underruns" in line]  # said on exit
+    # a cut-in that began while the voice was in a pause of its own (between sentences, or paused by its echo) has
+    # no stop to measure: its "stop" comes before the onset
+    stops = [r["stop_ms"] for r in report["cut_ins"] if r.get("stop_ms") is not None and r["cut"] and r["stop_ms"] > 0]
+    silent = sum(r.get("stop_ms") is not None and r["stop_ms"] <= 0 for r in report["cut_ins"])
     print("\nBarge-in in the PulseAudio room (local mode, full duplex)")
     for line in report.get("devices", []):
         print(line.strip())
     if report["cut_ins"]:
         print(f"cut-ins: {sum(r['cut'] for r in report['cut_ins'])}/{len(report['cut_ins'])} interrupted the reply; "
               f"voice stopped after the user's onset: median {percentile(stops, 50):.0f} ms, p90 "
-              f"{percentile(stops, 90):.0f} ms, max {max(stops):.0f} ms" if stops else "cut-ins: no stop measured")
+              f"{percentile(stops, 90):.0f} ms, max {max(stops):.0f} ms (over {len(stops)}; {silent} began in a pause "
+              "of the voice)" if stops else "cut-ins: no stop measured")
         heard = sum(bool(r["new_users"]) for r in report["cut_ins"])
         print(f"cut-ins heard as a new question: {heard}/{len(report['cut_ins'])}")
     if report["backchannels"]:
@@ -287,6 +297,9 @@ def main() -> int:
     if report["quiet"]:
         false = sum(r["cut"] or len(r["new_users"]) > 1 for r in report["quiet"])
         print(f"replies heard out with nobody speaking: {false} interrupted themselves out of {len(report['quiet'])}")
+        pauses = [r["pauses"] for r in report["quiet"]]
+        print(f"  and paused for a moment by their own echo: {sum(pauses)} times (median {percentile(pauses, 50):.0f} "
+              f"per reply, max {max(pauses)})")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, default=lambda o: o.item()))  # numpy scalars
     return 0

@@ -23,16 +23,30 @@ KEEP_S = 3.0  # reference audio kept: more than any device latency plus the canc
 # How fast a clock estimate follows later callbacks up: slow enough that bursts of late callbacks do not move it
 # (at 0.002 the echo slid 40 ms in 10 s in the PulseAudio room), fast enough for clocks that drift apart (~3 ms/min).
 CREEP = 0.00005
-# The reference is taken this much early: a canceller finds an echo that comes after its reference (up to a few
-# hundred ms), not one that comes before it, and the two clocks' latencies are only estimates.
-REFERENCE_LEAD_S = 0.04
+# Observations are early only as a stream starts (PortAudio fills the device's buffer ahead: in the PulseAudio room
+# 3 callbacks at once, then 1.8 s until it played) or before a stall. When every observation for REBASE_AFTER_S is
+# later than the estimate by more than any jitter (REBASE_S), the estimate starts again from the soonest of them.
+REBASE_S = 0.1
+REBASE_AFTER_S = 1.0
+# The reference is taken early: a canceller finds an echo that comes after its reference (up to ~400 ms), not one
+# that comes before it, and the latencies the devices report are only estimates (in the PulseAudio room the echo came
+# 50 ms sooner than they said at 512-sample blocks, 16 ms at 256, 3 ms at 160). As early as is known: a microphone
+# block is cleaned as it arrives, when the speaker has been handed audio about the two latencies ahead of it.
+MAX_REFERENCE_LEAD_S = 0.12
+LEAD_MARGIN_S = 0.01
+
+
+def reference_lead(input_latency_s: float, output_latency_s: float) -> float:
+    return max(0.0, min(MAX_REFERENCE_LEAD_S, input_latency_s + output_latency_s - LEAD_MARGIN_S))
 
 
 class SampleClock:
-    """When sample 0 happened, from (time, sample index) observations that are never early but may be late."""
+    """When sample 0 happened, from (time, sample index) observations that are late by a jitter, rarely early."""
 
     def __init__(self) -> None:
         self.t0: float | None = None
+        self._late_since: float | None = None  # all observations since then were late by more than REBASE_S
+        self._late_min = 0.0  # the soonest of them
 
     def observe(self, t: float, index: int) -> float:
         candidate = t - index / SAMPLE_RATE
@@ -40,6 +54,14 @@ class SampleClock:
             self.t0 = candidate
         else:
             self.t0 += (candidate - self.t0) * CREEP
+        if candidate - self.t0 <= REBASE_S:
+            self._late_since = None
+        elif self._late_since is None:
+            self._late_since, self._late_min = t, candidate
+        else:
+            self._late_min = min(self._late_min, candidate)
+            if t - self._late_since >= REBASE_AFTER_S:
+                self.t0, self._late_since = self._late_min, None
         return self.t0
 
 
@@ -84,10 +106,12 @@ class EchoReference:
 class CleanMicrophone:
     """Microphone blocks in (any size), echo-cancelled audio out, in the canceller's frames (10 ms)."""
 
-    def __init__(self, canceller, reference: EchoReference, input_latency_s: float, frame_ms: int = 10) -> None:
+    def __init__(self, canceller, reference: EchoReference, input_latency_s: float, lead_s: float,
+                 frame_ms: int = 10) -> None:
         self.canceller = canceller
         self.reference = reference
         self.input_latency_s = input_latency_s
+        self.lead_s = lead_s  # see reference_lead
         self.frame = SAMPLE_RATE * frame_ms // 1000
         self.clock = SampleClock()
         self.captured = 0  # samples captured so far
@@ -102,7 +126,7 @@ class CleanMicrophone:
         self.captured += len(mic)
         t0 = self.clock.observe(captured_at - self.input_latency_s, self.captured)
         self._mic = np.concatenate([self._mic, mic])
-        window_start = t0 + start / SAMPLE_RATE + REFERENCE_LEAD_S  # later samples: the echo comes after them
+        window_start = t0 + start / SAMPLE_RATE + self.lead_s  # later samples: the echo comes after them
         self._ref = np.concatenate([self._ref, self.reference.window(window_start, len(mic))])
         if _DUMP:
             _DUMP["mic"].write(mic.tobytes())

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 
-from connections.full_duplex import CleanMicrophone, EchoReference
+from connections.full_duplex import CleanMicrophone, EchoReference, reference_lead
 from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
 from connections.mic_level import MicLevelMonitor
 from connections.reply_sink import ReplySink
@@ -110,7 +110,8 @@ class LocalAudioStreamer(ConversationEvents):
         self._input, self._output = self._open(sd or import_sounddevice(), config)
         self.clean_mic = None
         if echo_canceller is not None:
-            self.clean_mic = CleanMicrophone(echo_canceller, reference, self._input.latency)
+            lead = reference_lead(self._input.latency, self._output.latency)
+            self.clean_mic = CleanMicrophone(echo_canceller, reference, self._input.latency, lead)
             logger.info("full duplex: the reply's echo is cancelled (%s); talk over a reply to interrupt it",
                         type(echo_canceller).__name__)
 
@@ -170,9 +171,8 @@ class LocalAudioStreamer(ConversationEvents):
             for stream in (self._input, self._output):
                 stream.abort(ignore_errors=True)
                 stream.close(ignore_errors=True)
-            if self._mic_dropped or self._xruns:
-                logger.info("local audio: %d microphone blocks dropped, %d over/underruns",
-                            self._mic_dropped, self._xruns)
+            # (benchmarks/barge_in.py reports it: small blocks must not cost over/underruns)
+            logger.info("local audio: %d microphone blocks dropped, %d over/underruns", self._mic_dropped, self._xruns)
             self._put(END)
 
     def _feed_speaker(self) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 
 from connections import handshake
 from connections.client_session import PLAYBACK_LEAD_S, ClientSession
-from connections.full_duplex import REFERENCE_LEAD_S, CleanMicrophone, EchoReference
+from connections.full_duplex import CleanMicrophone, EchoReference, SampleClock, reference_lead
 from connections.half_duplex import SpeakerBuffer
 from utils.metrics import TurnMetrics
 from utils.pipeline.messages import AudioOut, Turn
@@ -33,6 +33,24 @@ def test_late_callbacks_do_not_move_the_reference():
     assert (window == 7).all()
 
 
+def test_a_clock_fooled_by_a_stream_start_recovers():
+    # PortAudio fills the device's buffer as the stream starts (3 callbacks at once), then the device plays 1.8 s later
+    clock = SampleClock()
+    for k in range(3):
+        clock.observe(0.0, k * 256)
+    assert clock.t0 < 1.8 - 1.0  # fooled: the first samples seem to have played at once
+    rng = np.random.default_rng(0)
+    for k in range(3, 200):  # 16 ms blocks, each callback up to 20 ms late
+        clock.observe(1.8 + (k - 3) * 0.016 + rng.uniform(0, 0.02), k * 256)
+    assert abs(clock.t0 - (1.8 - 3 * 0.016)) < 0.005
+
+
+def test_the_reference_leads_by_what_the_speaker_already_has():
+    assert abs(reference_lead(0.032, 0.032) - 0.054) < 1e-9  # a block cleaned on arrival: 64 ms of audio are known
+    assert reference_lead(0.2, 0.2) == 0.12  # never more than the canceller's comfortable reach
+    assert reference_lead(0.0, 0.005) == 0.0
+
+
 class Subtract:
     """A 'canceller' that takes the reference out exactly, and records the frames it got."""
 
@@ -49,10 +67,10 @@ def test_the_clean_microphone_cuts_blocks_into_10_ms_frames_and_removes_the_echo
     echo = (np.sin(np.arange(512) / 5) * 3000).astype("<i2")
     ref.played(echo.tobytes(), 512, callback_time=100.0, output_delay_s=0.0)
     canceller = Subtract()
-    mic = CleanMicrophone(canceller, ref, input_latency_s=0.0)
-    # the block it is given goes with the reference REFERENCE_LEAD_S later (a canceller wants the reference first):
+    mic = CleanMicrophone(canceller, ref, input_latency_s=0.0, lead_s=0.05)
+    # the block it is given goes with the reference lead_s later (a canceller wants the reference first):
     # a microphone block that is exactly that reference cancels to nothing
-    out = mic.process(echo.tobytes(), captured_at=100.0 - REFERENCE_LEAD_S + 512 / 16000)
+    out = mic.process(echo.tobytes(), captured_at=100.0 - 0.05 + 512 / 16000)
     assert canceller.frames == [160, 160, 160] and len(out) == 480 * 2  # 32 samples wait for the next block
     assert not np.frombuffer(out, "<i2").any()
 
