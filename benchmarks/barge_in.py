@@ -3,6 +3,7 @@
 
     python benchmarks/barge_in.py                         # 10 cut-ins, 10 backchannels, 20 replies heard out
     python benchmarks/barge_in.py --cut_ins 3 --backchannels 3 --quiet_replies 3 -- --barge_in_min_ms 400
+    python benchmarks/barge_in.py --socket                # the socket server; listen_and_play.py --full_duplex in the room
 
 The room (tests/pulse_room.py, split): the assistant (`s2s_pipeline.py --mode local`, full duplex) plays into a
 speaker sink looped into the room, so its microphone hears its own voice 20 ms later and more, as on a laptop;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 import tempfile
 import time
@@ -127,7 +129,7 @@ def sound_after(samples: np.ndarray, after: int) -> int | None:
 class Room:
     """The split room, the local-mode server in it, the recordings and the story-telling model."""
 
-    def __init__(self, workdir: Path, server_flags: list[str]) -> None:
+    def __init__(self, workdir: Path, server_flags: list[str], socket: bool = False) -> None:
         from tests.conftest import ServerProcess
         from tests.openai_fake import RecordingServer
         from tests.pulse_room import PulseRoom
@@ -140,9 +142,18 @@ class Room:
 
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        self.client: subprocess.Popen | None = None
         try:
-            self.server = ServerProcess("--mode", "local", "--llm", "open_api", "--open_api_base_url", self.llm.base_url,
+            mode = ["--mode", "socket"] if socket else ["--mode", "local"]
+            self.server = ServerProcess(*mode, "--llm", "open_api", "--open_api_base_url", self.llm.base_url,
                                         *server_flags, ready_timeout=240)
+            if socket:  # the room's devices are the client's: it cancels its own echo and tells the server so
+                self.client = subprocess.Popen(
+                    [sys.executable, "-u", str(ROOT / "listen_and_play.py"), "--full_duplex", "--host", "127.0.0.1",
+                     "--send_port", str(self.server.recv_port), "--recv_port", str(self.server.send_port)],
+                    cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=open(workdir / "client.log", "wb"))
+                self.server.wait_for(lambda: any("is full duplex" in line for line in self.server.stderr), 60,
+                                     "the full-duplex client")
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -196,9 +207,10 @@ class Room:
         return sum("cut by the user's turn" in line for line in self.server.stderr)
 
     def close(self) -> int:
-        for rec in (self.speaker_rec, self.room_rec):
-            rec.terminate()
-            rec.wait(5)
+        for proc in (self.speaker_rec, self.room_rec, self.client):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(5)
         code = self.server.stop()
         self.llm.__exit__(None, None, None)
         self.pulse.stop()
@@ -256,13 +268,15 @@ def main() -> int:
     parser.add_argument("--cut_ins", type=int, default=10)
     parser.add_argument("--backchannels", type=int, default=10)
     parser.add_argument("--quiet_replies", type=int, default=20)
+    parser.add_argument("--socket", action="store_true",
+                        help="the socket server, with listen_and_play.py --full_duplex in the room, instead of local mode")
     parser.add_argument("--json", help="write every trial here")
     parser.add_argument("server_flags", nargs="*", help="after --: flags for s2s_pipeline.py")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     report: dict = {"flags": args.server_flags, "cut_ins": [], "backchannels": [], "quiet": []}
     with tempfile.TemporaryDirectory() as tmp:
-        room = Room(Path(tmp), args.server_flags)
+        room = Room(Path(tmp), args.server_flags, socket=args.socket)
         try:
             report["devices"] = [line for line in room.server.stderr if "(latency" in line]  # the streams' latencies
             for k in range(args.cut_ins):
@@ -281,7 +295,8 @@ def main() -> int:
     # no stop to measure: its "stop" comes before the onset
     stops = [r["stop_ms"] for r in report["cut_ins"] if r.get("stop_ms") is not None and r["cut"] and r["stop_ms"] > 0]
     silent = sum(r.get("stop_ms") is not None and r["stop_ms"] <= 0 for r in report["cut_ins"])
-    print("\nBarge-in in the PulseAudio room (local mode, full duplex)")
+    mode = "the socket server and listen_and_play.py --full_duplex" if args.socket else "local mode, full duplex"
+    print(f"\nBarge-in in the PulseAudio room ({mode})")
     for line in report.get("devices", []):
         print(line.strip())
     if report["cut_ins"]:

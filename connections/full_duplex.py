@@ -24,10 +24,13 @@ KEEP_S = 3.0  # reference audio kept: more than any device latency plus the canc
 # (at 0.002 the echo slid 40 ms in 10 s in the PulseAudio room), fast enough for clocks that drift apart (~3 ms/min).
 CREEP = 0.00005
 # Observations are early only as a stream starts (PortAudio fills the device's buffer ahead: in the PulseAudio room
-# 3 callbacks at once, then 1.8 s until it played) or before a stall. When every observation for REBASE_AFTER_S is
-# later than the estimate by more than any jitter (REBASE_S), the estimate starts again from the soonest of them.
-REBASE_S = 0.1
-REBASE_AFTER_S = 1.0
+# 3 callbacks at once, then 1.8 s until it played) or before an over/underrun (the device played or lost samples that
+# were not counted: 55 in 27 min at 256-sample blocks there, and the echo drifted before its reference until the
+# canceller failed). When every observation for REBASE_AFTER_S is later than the estimate by more than REBASE_S, the
+# estimate starts again from the soonest of them. A rebase that jitter alone caused errs late by a few ms and is undone
+# by the next on-time callback.
+REBASE_S = 0.01
+REBASE_AFTER_S = 0.5
 # The reference is taken early: a canceller finds an echo that comes after its reference (up to ~400 ms), not one
 # that comes before it, and the latencies the devices report are only estimates (in the PulseAudio room the echo came
 # 50 ms sooner than they said at 512-sample blocks, 16 ms at 256, 3 ms at 160). As early as is known: a microphone

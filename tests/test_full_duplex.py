@@ -45,6 +45,15 @@ def test_a_clock_fooled_by_a_stream_start_recovers():
     assert abs(clock.t0 - (1.8 - 3 * 0.016)) < 0.005
 
 
+def test_a_clock_follows_an_underrun_within_half_a_second():
+    clock = SampleClock()
+    for k in range(100):
+        clock.observe(k * 0.016, k * 256)
+    for k in range(100, 200):  # the device ran dry: 32 ms of silence it played that no callback counted
+        clock.observe(k * 0.016 + 0.032 + (0.003 if k % 2 else 0.0), k * 256)
+    assert abs(clock.t0 - 0.032) < 0.001
+
+
 def test_the_reference_leads_by_what_the_speaker_already_has():
     assert abs(reference_lead(0.032, 0.032) - 0.054) < 1e-9  # a block cleaned on arrival: 64 ms of audio are known
     assert reference_lead(0.2, 0.2) == 0.12  # never more than the canceller's comfortable reach
