@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from connections import handshake
-from connections.full_duplex import CleanMicrophone, EchoReference, reference_lead
+from connections.full_duplex import CleanMicrophone, EchoReference
 from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
 from utils.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
 
@@ -265,8 +265,7 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         mic_stream = sd.RawInputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
                                        callback=on_input)
         if canceller is not None:
-            clean = CleanMicrophone(canceller, reference, mic_stream.latency,
-                                    reference_lead(mic_stream.latency, speaker_stream.latency))
+            clean = CleanMicrophone(canceller, reference, mic_stream.latency, speaker_stream.latency)
         with mic_stream, speaker_stream:
             receiver.start()
             print("Listening. Speak; Ctrl-C to quit." + (" Talk over a reply to interrupt it." if clean else ""),

@@ -109,12 +109,12 @@ class EchoReference:
 class CleanMicrophone:
     """Microphone blocks in (any size), echo-cancelled audio out, in the canceller's frames (10 ms)."""
 
-    def __init__(self, canceller, reference: EchoReference, input_latency_s: float, lead_s: float,
+    def __init__(self, canceller, reference: EchoReference, input_latency_s: float, output_latency_s: float,
                  frame_ms: int = 10) -> None:
         self.canceller = canceller
         self.reference = reference
         self.input_latency_s = input_latency_s
-        self.lead_s = lead_s  # see reference_lead
+        self.lead_s = reference_lead(input_latency_s, output_latency_s)
         self.frame = SAMPLE_RATE * frame_ms // 1000
         self.clock = SampleClock()
         self.captured = 0  # samples captured so far

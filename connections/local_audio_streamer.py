@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 
-from connections.full_duplex import CleanMicrophone, EchoReference, reference_lead
+from connections.full_duplex import CleanMicrophone, EchoReference
 from connections.half_duplex import HalfDuplexGate, SpeakerBuffer, dac_delay
 from connections.mic_level import MicLevelMonitor
 from connections.reply_sink import ReplySink
@@ -110,8 +110,7 @@ class LocalAudioStreamer(ConversationEvents):
         self._input, self._output = self._open(sd or import_sounddevice(), config)
         self.clean_mic = None
         if echo_canceller is not None:
-            lead = reference_lead(self._input.latency, self._output.latency)
-            self.clean_mic = CleanMicrophone(echo_canceller, reference, self._input.latency, lead)
+            self.clean_mic = CleanMicrophone(echo_canceller, reference, self._input.latency, self._output.latency)
             logger.info("full duplex: the reply's echo is cancelled (%s); talk over a reply to interrupt it",
                         type(echo_canceller).__name__)
 

@@ -76,8 +76,8 @@ def test_the_clean_microphone_cuts_blocks_into_10_ms_frames_and_removes_the_echo
     echo = (np.sin(np.arange(512) / 5) * 3000).astype("<i2")
     ref.played(echo.tobytes(), 512, callback_time=100.0, output_delay_s=0.0)
     canceller = Subtract()
-    mic = CleanMicrophone(canceller, ref, input_latency_s=0.0, lead_s=0.05)
-    # the block it is given goes with the reference lead_s later (a canceller wants the reference first):
+    mic = CleanMicrophone(canceller, ref, input_latency_s=0.0, output_latency_s=0.06)  # lead: 60 - 10 ms
+    # the block it is given goes with the reference 50 ms later (a canceller wants the reference first):
     # a microphone block that is exactly that reference cancels to nothing
     out = mic.process(echo.tobytes(), captured_at=100.0 - 0.05 + 512 / 16000)
     assert canceller.frames == [160, 160, 160] and len(out) == 480 * 2  # 32 samples wait for the next block
