@@ -148,10 +148,11 @@ class Room:
             self.server = ServerProcess(*mode, "--llm", "open_api", "--open_api_base_url", self.llm.base_url,
                                         *server_flags, ready_timeout=240)
             if socket:  # the room's devices are the client's: it cancels its own echo and tells the server so
-                self.client = subprocess.Popen(
-                    [sys.executable, "-u", str(ROOT / "listen_and_play.py"), "--full_duplex", "--host", "127.0.0.1",
-                     "--send_port", str(self.server.recv_port), "--recv_port", str(self.server.send_port)],
-                    cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=open(workdir / "client.log", "wb"))
+                with open(workdir / "client.log", "wb") as log:  # the child holds its own descriptor
+                    self.client = subprocess.Popen(
+                        [sys.executable, "-u", str(ROOT / "listen_and_play.py"), "--full_duplex", "--host", "127.0.0.1",
+                         "--send_port", str(self.server.recv_port), "--recv_port", str(self.server.send_port)],
+                        cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=log)
                 self.server.wait_for(lambda: any("is full duplex" in line for line in self.server.stderr), 60,
                                      "the full-duplex client")
         finally:
