@@ -82,6 +82,16 @@ class UtteranceDetector:
         """Time since the voice was last heard (probability at `thresh`), in ms."""
         return self._below / self.per_ms
 
+    @property
+    def pause_ms(self) -> float:
+        """The pause the speculative cut counts, in ms: since the voice's end by its level or by the probability,
+        once the probability has fallen below `thresh` (0 while it is at `thresh`)."""
+        return max(self._below, self._quiet) / self.per_ms if self.triggered and self._below else 0.0
+
+    def snapshot(self) -> Utterance:
+        """The utterance as a speculative cut would give it now (the detector's state is unchanged)."""
+        return self._cut(final=False)
+
     def push(self, window: np.ndarray) -> Utterance | None:
         prob = self.model(window)
         if not self.triggered:

@@ -112,6 +112,8 @@ class VADHandler(BaseHandler):
                     logger.debug("turn %d withdrawn: the user went on speaking", stream.tentative.id)
                     stream.tentative.withdraw()
                     stream.tentative = None
+            if stream.tentative is not None and stream.tentative.end_probability is None:
+                self._listen_for_end(stream)
             if stream.tentative is not None and stream.tentative.confirmed:
                 utterance = utterance or _CONFIRMED_ELSEWHERE  # the TTS stopped waiting for us (no audio came)
             elif stream.tentative is not None and self._turn_complete(stream.tentative):
@@ -135,8 +137,7 @@ class VADHandler(BaseHandler):
                 stream.tentative = Turn(conversation, speech_end=stream.last_speech_at, tentative=True)
                 segment = self._segment(utterance, stream.tentative)
                 yield segment  # first: the transcription starts while the end-of-turn model listens
-                if self.turn_end is not None:
-                    stream.tentative.end_probability = self.turn_end.probability(segment.audio)
+                self._listen_for_end(stream)
                 continue
             if stream.cutting_in and (cut := conversation.interrupt()) is not None:
                 # the user's turn is certain: the reply it was spoken over is cut now
@@ -197,9 +198,21 @@ class VADHandler(BaseHandler):
             logger.warning("--end_of_turn smart-turn needs --speculative_silence_ms between 0 and --max_turn_silence_ms "
                            "(it listens at the speculative silence): the end of a turn is decided by silence alone")
             return None
+        if getattr(config, "end_of_turn_silence_ms", 0) >= max(config.min_silence_ms, config.max_turn_silence_ms):
+            logger.warning("--end_of_turn_silence_ms %d is not shorter than --max_turn_silence_ms: Smart Turn would never "
+                           "hear a turn before silence ends it", config.end_of_turn_silence_ms)
         model = model or SmartTurnModel(getattr(config, "end_of_turn_model_path", None))
         model.probability(np.zeros(8000, np.float32))  # warm up here: the first run is ~3x slower
         return model
+
+    def _listen_for_end(self, stream: _Stream) -> None:
+        """Smart Turn hears the pending turn once the pause is --end_of_turn_silence_ms long (the audio it was tuned
+        on, however early the speculative work began) and the transcript is there: Whisper has both cores to itself,
+        and the turn cannot be confirmed before its transcript anyway."""
+        listen_ms = getattr(self.config, "end_of_turn_silence_ms", 0)
+        turn = stream.tentative
+        if self.turn_end is not None and "transcript" in turn.marks and stream.detector.pause_ms >= listen_ms:
+            turn.end_probability = self.turn_end.probability(self._audio(stream.detector.snapshot()))
 
     def _turn_complete(self, turn: Turn) -> bool:
         """Complete when the voice sounds finished and the transcript, once there, ends a sentence."""
@@ -219,5 +232,7 @@ class VADHandler(BaseHandler):
 
     def _segment(self, utterance, turn: Turn) -> SpeechSegment:
         logger.debug("utterance of %.0f ms%s", utterance.speech_ms, "" if utterance.final else " (speculative)")
-        audio = utterance.audio if self.enhance is None else self.enhance(utterance.audio)  # the whole utterance
-        return SpeechSegment(audio, turn, utterance.speech_ms)
+        return SpeechSegment(self._audio(utterance), turn, utterance.speech_ms)
+
+    def _audio(self, utterance) -> np.ndarray:
+        return utterance.audio if self.enhance is None else self.enhance(utterance.audio)  # the whole utterance

@@ -19,10 +19,10 @@ class VADHandlerArguments:
                           "started a window late: less than ~100 ms clips first words (WER 0.148 at 30 ms, 0.130 at 200)."},
     )
     speculative_silence_ms: NonNegativeInt = field(
-        default=150,
-        metadata={"help": "After this much silence, start transcribing and answering while waiting for min_silence_ms "
-                          "to confirm the end of speech; the reply is spoken only once confirmed and dropped if the user "
-                          "goes on. 0 turns it off."},
+        default=80,
+        metadata={"help": "After this much silence, start transcribing and answering while waiting for the end of the "
+                          "turn to be confirmed (Smart Turn at --end_of_turn_silence_ms, or --min_silence_ms of silence); "
+                          "the reply is spoken only once confirmed and dropped if the user goes on. 0 turns it off."},
     )
     end_of_turn: str = field(
         default="smart-turn",
@@ -30,6 +30,12 @@ class VADHandlerArguments:
                           "v3.2 model hears whether the turn sounds complete and the transcript says whether it ends a "
                           "sentence; both yes: the turn ends at once; else it waits up to --max_turn_silence_ms, so a pause "
                           "mid-sentence does not cut the user off. silence: --min_silence_ms of silence ends every turn."},
+    )
+    end_of_turn_silence_ms: Annotated[int, Range(0, 2500)] = field(
+        default=150,
+        metadata={"help": "With --end_of_turn smart-turn: the silence after which Smart Turn hears the utterance, in ms "
+                          "(at least --speculative_silence_ms: the work may start earlier than the model listens, which "
+                          "was tuned hearing this much)."},
     )
     end_of_turn_threshold: Fraction = field(
         default=0.95,

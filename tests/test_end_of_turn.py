@@ -29,7 +29,8 @@ class FakeTurnEnd:
 class Run:
     """Feeds a VAD handler window by window and plays the STT: each speculative segment gets a transcript."""
 
-    def __init__(self, model: FakeTurnEnd | None, transcript: str = "What is the capital of France?", flags=()) -> None:
+    def __init__(self, model: FakeTurnEnd | None, transcript: str = "What is the capital of France?", flags=(),
+                 transcribe: bool = True) -> None:
         config = parse_arguments(["--speculative_silence_ms", "150", "--min_silence_ms", "300",
                                   "--max_turn_silence_ms", "1200", *flags]).vad
         kwargs = {"config": config, "model": ScriptedVADModel()}
@@ -38,6 +39,7 @@ class Run:
         self.handler = VADHandler(threading.Event(), queue.Queue(), queue.Queue(), setup_kwargs=kwargs)
         self.conversation = Conversation()
         self.transcript = transcript
+        self.transcribe = transcribe  # False: the test marks the transcripts itself (a slow STT)
         self.segments: list[SpeechSegment] = []
         self.ms = 0.0  # audio fed so far
 
@@ -45,9 +47,13 @@ class Run:
         for i in range(0, len(pcm), WINDOW_BYTES):
             for out in self.handler.process(AudioFrame(pcm[i:i + WINDOW_BYTES], self.conversation)):
                 self.segments.append(out)
-                out.turn.ends_sentence = ends_sentence(self.transcript)  # what the STT does, at once
-                out.turn.mark("transcript")
+                if self.transcribe:
+                    self.transcribed(out.turn)
             self.ms += 32
+
+    def transcribed(self, turn) -> None:
+        turn.ends_sentence = ends_sentence(self.transcript)  # what the STT does
+        turn.mark("transcript")
 
     def feed_until_confirmed(self, silence_s: float) -> float | None:
         """Silence until the last turn is confirmed: the ms of silence it took (None: never)."""
@@ -67,6 +73,36 @@ def test_a_turn_that_sounds_complete_ends_at_the_speculative_silence():
     turn = run.segments[-1].turn
     assert turn.end_decision == "complete" and turn.end_probability == 0.99
     assert not run.conversation.should_listen.is_set()  # the assistant's turn now
+
+
+def test_the_work_starts_at_the_speculative_silence_and_smart_turn_listens_at_its_own():
+    model = FakeTurnEnd(0.99)
+    run = Run(model, flags=["--speculative_silence_ms", "64", "--end_of_turn_silence_ms", "150"])
+    model.asked.clear()  # (the warm-up)
+    run.feed(silence_pcm(0.288) + tone_pcm(0.992))  # whole windows: the voice ends where a window does
+    segment_at = asked_at = confirmed_at = None
+    for silence_ms in range(32, 1000, 32):
+        run.feed(silence_pcm(0.032))
+        segment_at = segment_at or (silence_ms if run.segments else None)
+        asked_at = asked_at or (silence_ms if model.asked else None)
+        if run.segments and run.segments[-1].turn.confirmed:
+            confirmed_at = silence_ms
+            break
+    assert segment_at == 64  # the transcription and the answer start here...
+    assert asked_at == 160  # ...Smart Turn hears the first window past 150 ms, once...
+    assert model.asked == [len(run.segments[0].audio)]  # ...the same utterance (the pad still to come is zeros)
+    assert confirmed_at == 160 and run.segments[-1].turn.end_decision == "complete"
+
+
+def test_smart_turn_listens_once_the_transcript_is_there_not_before():
+    model = FakeTurnEnd(0.99)
+    run = Run(model, transcribe=False)
+    model.asked.clear()  # (the warm-up)
+    run.feed(silence_pcm(0.288) + tone_pcm(0.992) + silence_pcm(0.32))
+    assert len(run.segments) == 1 and not model.asked  # Whisper has the CPU to itself
+    run.transcribed(run.segments[0].turn)
+    run.feed(silence_pcm(0.032))
+    assert len(model.asked) == 1 and run.segments[0].turn.confirmed
 
 
 def test_a_turn_that_sounds_unfinished_waits_then_ends():

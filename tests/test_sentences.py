@@ -126,3 +126,33 @@ def test_a_first_phrase_cut_for_its_length_leaves_a_phrase_opener_to_the_next_pi
         out += splitter.push(piece)
     assert out == ["A b c d e f g h i j k l m"]  # past 14 words; " to" opens the next piece
     assert splitter.push(" pig. Then") == ["to o pig."]
+
+
+def first_phrase_of(pieces: list[str], first_phrase_words: int = 1) -> tuple[list[str], int]:
+    """The first piece released, and how many model pieces it took."""
+    splitter = SentenceSplitter(first_phrase_words=first_phrase_words)
+    for n, piece in enumerate(pieces, 1):
+        out = splitter.push(piece)
+        if out:
+            return out, n
+    return [splitter.flush()], len(pieces)
+
+
+def test_a_first_sentence_goes_out_with_its_full_stop_not_a_piece_later():
+    assert first_phrase_of(["The", " capital", " is", " Paris", ".", " It"]) == (["The capital is Paris."], 5)
+    assert first_phrase_of(["Really", "?", " Yes"]) == (["Really?"], 2)
+    assert first_phrase_of(["Sure", ",", " I", " can"]) == (["Sure,"], 2)
+
+
+@pytest.mark.parametrize("pieces, whole", [
+    (["It", " is", " 7", ".", "5", " days", ".", " So"], "It is 7.5 days."),  # a number: a decimal may follow
+    (["I", " met", " Dr", ".", " Smith", ".", " He"], "I met Dr. Smith."),  # an abbreviation
+    (["I", " met", " J", ".", " Smith", ".", " He"], "I met J. Smith."),  # an initial
+    (["Well", "...", " maybe", ".", " So"], "Well... maybe."),  # an ellipsis
+])
+def test_a_full_stop_that_may_not_end_the_sentence_waits_for_more(pieces, whole):
+    assert first_phrase_of(pieces)[0] == [whole]
+
+
+def test_a_comma_after_a_digit_waits_for_more():
+    assert first_phrase_of(["Yes", " it", " is", " 2", ",", "150", " miles", ".", " So"], 4)[0] == ["Yes it is 2,150 miles."]

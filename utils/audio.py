@@ -28,10 +28,11 @@ def blocks(samples: np.ndarray, block_size: int) -> list[bytes]:
     return [padded[i:i + block_size].tobytes() for i in range(0, len(padded), block_size)]
 
 
-def trim_silence(audio: np.ndarray, rate: int, keep_lead_s: float = 0.02, keep_trail_s: float = 0.2,
+def trim_silence(audio: np.ndarray, rate: int, keep_lead_s: float = 0.005, keep_trail_s: float = 0.2,
                  threshold: float = 10 ** (-45 / 20)) -> np.ndarray:
     """Cut leading and trailing silence down to `keep_lead_s` / `keep_trail_s` (a voice that starts each
-    sentence with 0.3 s of silence delays the first sound of every reply by as much)."""
+    sentence with 0.3 s of silence delays the first sound of every reply by as much). 5 ms before the first sample
+    over `threshold` keeps the onset whole: hibari's voices rise from -45 to -40 dBFS within 5 ms."""
     loud = np.flatnonzero(np.abs(audio) > threshold)
     if len(loud) == 0:
         return audio[:0]

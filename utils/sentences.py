@@ -32,6 +32,11 @@ def sentence_tokenizer(language: str = "english"):
 
 
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
+# A clause mark that ends the text so far is one too, unless a digit is before it ("2,|150"): the voice need not
+# wait for the model's next piece to show the space after it.
+_CLAUSE_END_NOW = re.compile(r"(?<!\d)[,;:]$")
+# The text so far ends a sentence: its last word, then . ? or ! and maybe closing quotes or brackets.
+_SENTENCE_END_NOW = re.compile(r"(\S*?)([.?!]+)[\"'”’)\]]*$")
 FIRST_PHRASE_MAX_WORDS = 14
 FIRST_PHRASE_MAX_PIECES = 14  # or this many pieces from the model (numbers take a token a digit), whichever is first
 # Words that open a new phrase ("The sky is blue | because of..."): a reply's first sentence without a comma may
@@ -74,6 +79,9 @@ class SentenceSplitter:
     def _first_phrase(self) -> list[str]:
         if self.released or not self.first_phrase_words:
             return []
+        if self._ends_now():
+            phrase, self.buffer, self.released = self.buffer.strip(), "", True
+            return [phrase]
         for match in _CLAUSE_END.finditer(self.buffer):
             phrase = self.buffer[:match.end()].strip()
             if len(phrase.split()) >= self.first_phrase_words:
@@ -95,6 +103,22 @@ class SentenceSplitter:
             phrase, self.buffer, self.released = self.buffer[:rest].strip(), self.buffer[rest:], True
             return [" ".join(phrase.split())]
         return []
+
+    def _ends_now(self) -> bool:
+        """The first phrase is already whole: the text ends a sentence ("...is Paris.", "Really?") or a clause of
+        enough words, and the next piece cannot change that. Not after a number ("7." may become "7.5"), an
+        abbreviation ("Dr."), an initial ("J.") or in an ellipsis, which the sentence tokenizer judges once more
+        text has come."""
+        text = self.buffer.strip()
+        if _CLAUSE_END_NOW.search(text):
+            return len(text.split()) >= self.first_phrase_words
+        match = _SENTENCE_END_NOW.search(text)
+        if match is None:
+            return False
+        word, marks = match.group(1).lower().lstrip("\"'“‘([").rstrip("."), match.group(2)
+        if marks != "." and set(marks) <= set("?!"):
+            return True
+        return marks == "." and len(word) > 1 and word[-1].isalpha() and "." not in word and word not in COMMON_ABBREVIATIONS
 
     def _before_opener(self, words: list[re.Match]) -> str:
         """The words before the first phrase opener that follows PHRASE_BREAK_MIN_WORDS words, once the opener is
