@@ -9,6 +9,7 @@ from llama_cpp import Llama
 
 from LLM.base import LLMHandler
 from LLM.bundled_model import bundled_model_path
+from LLM.gguf_requantize import requantized
 from LLM.llama_cpp_states import ConversationStates, restore, snapshot
 from utils.errors import ConfigError
 
@@ -20,7 +21,7 @@ class LlamaCppLanguageModelHandler(LLMHandler):
         self.config = config
         self.setup_chat(config)
         if model is None:
-            path = config.model_name or bundled_model_path()
+            path = config.model_name or requantized(bundled_model_path())  # Q8_0: faster here than its Q4_1
             if not os.path.isfile(path):
                 raise ConfigError(f"GGUF model file not found: {path}")
             try:
