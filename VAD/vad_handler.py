@@ -211,7 +211,9 @@ class VADHandler(BaseHandler):
         and the turn cannot be confirmed before its transcript anyway."""
         listen_ms = getattr(self.config, "end_of_turn_silence_ms", 0)
         turn = stream.tentative
-        if self.turn_end is not None and "transcript" in turn.marks and stream.detector.pause_ms >= listen_ms:
+        if turn is None or self.turn_end is None:
+            return
+        if "transcript" in turn.marks and stream.detector.pause_ms >= listen_ms:
             turn.end_probability = self.turn_end.probability(self._audio(stream.detector.snapshot()))
 
     def _turn_complete(self, turn: Turn) -> bool:
