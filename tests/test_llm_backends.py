@@ -132,7 +132,8 @@ def test_transformers_hands_on_a_sentence_while_generation_still_runs(tiny_model
 
 def test_transformers_generation_options_reach_generate(tiny_model):
     handler = make_handler("transformers", "--lm_model_name", tiny_model, "--lm_gen_max_tokens", "3")
-    assert reply(handler, "Hi") == [("Hello world.", True)]  # three tokens: Hello, world, .
+    # three tokens: Hello, world, . (the first phrase goes out with its full stop; the reply's end follows, empty)
+    assert reply(handler, "Hi") == [("Hello world.", False), ("", True)]
 
 
 def test_transformers_option_names_are_mapped_to_generate():
@@ -231,7 +232,7 @@ def test_mlx_streams_the_reply_as_sentences(tiny_model):
     handler = make_handler("mlx-lm", "--lm_model_name", tiny_model)
     assert reply(handler, "Hi") == [(SENTENCES[0], False), (SENTENCES[1], True)]
     handler = make_handler("mlx-lm", "--lm_model_name", tiny_model, "--lm_gen_max_tokens", "3")
-    assert reply(handler, "Hi") == [("Hello world.", True)]
+    assert reply(handler, "Hi") == [("Hello world.", False), ("", True)]
 
 
 def test_mlx_reads_rope_settings_that_transformers_5_saves(tmp_path):
