@@ -9,8 +9,13 @@ import numpy as np
 from VAD.silero_onnx import WINDOW
 
 FRAME = 128  # 8 ms: the resolution at which the voice's end is found in the audio itself
-QUIET_DB = 35.0  # a frame this far below the utterance's loudest is quiet: the voice has stopped
+# A frame this far below the utterance's loudest is quiet: the voice has stopped (its fading tail, which a listener
+# hears as the end, is 20-35 dB down; at 35 dB the cut came ~25 ms later with the same transcripts)
+QUIET_DB = 25.0
 QUIET_FLOOR = 10 ** (-65 / 20)  # and any frame below -65 dBFS is quiet, however soft the voice
+# Silero's probability stays up for 60-250 ms after the voice stops. Up for longer over quiet audio, it hears
+# speech too soft for the level (a voice that trails off far below its loudest): that is the user speaking.
+SILERO_DECAY_MS = 300
 
 
 def frame_levels(window: np.ndarray) -> np.ndarray:
@@ -33,10 +38,10 @@ class UtteranceDetector:
     Speech starts when the probability reaches `thresh` and ends after `min_silence_ms` below
     `thresh - 0.15` (the same hysteresis as silero's VADIterator).
 
-    The speculative cut comes once the probability is below `thresh` and `speculative_silence_ms` have passed
-    since the voice's end. Silero's probability stays high for ~100 ms after the voice stops; the audio's own
-    level says sooner: the end is the last frame within QUIET_DB of the utterance's loudest. Where noise keeps
-    every frame loud, the time below `thresh` counts instead.
+    The speculative cut comes once `speculative_silence_ms` have passed since the voice's end. Silero's
+    probability stays high for ~100 ms after the voice stops; the audio's own level says sooner: the end is the
+    last frame within QUIET_DB of the utterance's loudest, and the windows of Silero's decay over quiet audio are
+    not speech. Where noise keeps every frame loud, the time below `thresh` counts instead.
     """
 
     def __init__(self, model, thresh=0.3, sample_rate=16000, min_silence_ms=300, speech_pad_ms=30,
@@ -51,6 +56,7 @@ class UtteranceDetector:
         self.min_speech = min_speech_ms * per_ms
         self.max_speech = max_speech_ms * per_ms
         self.per_ms = per_ms
+        self.decay = int(SILERO_DECAY_MS * per_ms)
         self.reset()
 
     def reset(self) -> None:
@@ -64,13 +70,14 @@ class UtteranceDetector:
         self._speculated = False  # a tentative utterance was given for the current pause
         self._below = 0  # samples since the probability was last at `thresh` or above
         self._quiet = 0  # samples since the last loud frame (see QUIET_DB)
+        self._voiced = False  # the last window was speech: at `thresh`, and loud (or soft for longer than a decay)
         self._peak = 0.0  # the utterance's loudest frame while speech was heard
 
     @property
     def hearing_speech(self) -> bool:
-        """True right after a window at `thresh` or above: the user is speaking (the windows that the
-        hysteresis still counts as speech are silero's slow decay after the voice has stopped)."""
-        return self.triggered and self._below == 0
+        """True right after a speech window: at `thresh` or above and, when the level is tracked, not quiet (the
+        windows of silero's slow decay after the voice has stopped are not the user speaking)."""
+        return self.triggered and self._voiced
 
     @property
     def speech_ms(self) -> float:
@@ -102,18 +109,22 @@ class UtteranceDetector:
                 self._windows.append(window)
                 self._speech = WINDOW
                 self._silence = self._below = 0
+                self._voiced = True
             else:
                 self._pre.append(window)
             return None
 
         if not self._too_long:
             self._windows.append(window)
+        self._voiced = prob >= self.thresh
         if self.speculate:  # the only reader of the quiet
-            self._track_quiet(window, prob >= self.thresh)
+            self._track_quiet(window, self._voiced)
+            self._voiced = self._voiced and (self._quiet < len(window) or self._quiet >= self.decay)
+        if self._voiced:
+            self._speculated = False
         if prob >= self.thresh:
             self._speech += self._silence + WINDOW
             self._silence = self._below = 0
-            self._speculated = False
         else:
             self._below += WINDOW
             if prob < self.neg_thresh or self._silence:
@@ -124,9 +135,9 @@ class UtteranceDetector:
             self._too_long = True
         if self._silence >= self.min_silence:
             return self._finish()
-        # Speculation counts from the voice's end (below `thresh`), not from the end of the hysteresis:
-        # it may start ~100 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
-        if self.speculate and self._below and max(self._below, self._quiet) >= self.speculate and not self._speculated:
+        # Speculation counts from the voice's end, not from the end of silero's decay and hysteresis: it may start
+        # ~150 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
+        if self.speculate and not self._voiced and max(self._below, self._quiet) >= self.speculate and not self._speculated:
             self._speculated = True
             return self._cut(final=False)
         return None
@@ -155,6 +166,7 @@ class UtteranceDetector:
         self._speculated = False
         self._windows, self._pre = [], deque(maxlen=self._pre.maxlen)
         self._silence = self._speech = self._quiet = 0
+        self._voiced = False
         self._peak = 0.0
         self._too_long = False
         return utterance

@@ -83,6 +83,46 @@ def test_speculation_counts_from_the_voice_s_end_in_the_audio_not_silero_s_lag()
     assert events["final"] == 23 + 10  # the final cut still waits for 300 ms below the hysteresis band
 
 
+def test_speculation_does_not_wait_for_silero_s_decay_over_quiet_audio():
+    # silero stays at thresh for 8 windows (256 ms) after the tone: its decay, not the user
+    probs = [0.9] * 25 + [0.01] * 20
+    audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + [np.zeros(512, np.float32)] * 28
+    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
+                                 min_speech_ms=100)
+    events, heard = {}, []
+    for i, window in enumerate(audio):
+        utterance = detector.push(window)
+        heard.append(detector.hearing_speech)
+        if utterance is not None:
+            events.setdefault("final" if utterance.final else "speculative", []).append(i)
+    assert heard[16] and not any(heard[17:])  # the decay over quiet audio is not speech: nothing withdraws the turn
+    assert events["speculative"] == [21]  # 150 ms after the tone's end, while silero is still at thresh
+    assert events["final"] == [24 + 10]  # the final cut waits for silero's 300 ms below the hysteresis band
+
+
+def test_silero_up_over_quiet_audio_for_longer_than_its_decay_is_soft_speech():
+    # a loud start, then a voice 40 dB softer that silero still hears for 20 windows (640 ms): the user goes on
+    probs = [0.9] * 37 + [0.01] * 20
+    soft = np.frombuffer(tone_pcm(20 * 512 / SAMPLE_RATE, amplitude=0.003), dtype="<i2").astype(np.float32) / 32768
+    audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + [soft[i:i + 512] for i in range(0, 20 * 512, 512)]
+    audio += [np.zeros(512, np.float32)] * 20
+    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
+                                 min_speech_ms=100)
+    events, heard = [], []
+    for i, window in enumerate(audio):
+        utterance = detector.push(window)
+        heard.append(detector.hearing_speech)
+        if utterance is not None:
+            events.append((i, utterance.final))
+            last = utterance
+    first_heard_again = 17 + heard[17:].index(True)
+    assert 17 + 9 <= first_heard_again <= 17 + 11  # past SILERO_DECAY_MS of quiet the soft voice is speech again
+    assert all(heard[first_heard_again:37]) and not any(heard[37:])
+    # a tentative cut in the soft stretch (withdrawn as the voice is heard again), one once silero stops, the final
+    assert events == [(21, False), (37, False), (37 + 9, True)]
+    assert last.speech_ms >= 37 * 32  # the utterance holds the soft part
+
+
 def test_speculation_counts_from_the_voice_s_end_and_the_final_cut_waits_for_the_hysteresis():
     # 20 windows of voice, 4 in the hysteresis band (0.15 <= p < 0.3), then silence; 32 ms windows. The audio is
     # loud all along (noise the VAD does not call speech): time below thresh is all there is to count.
