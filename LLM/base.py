@@ -112,6 +112,7 @@ class LLMHandler(BaseHandler):
         calls: list[ToolCall] = []
         try:
             for piece in stream:
+                turn.mark("prompt_read")  # it needs one core from here on, not both (VAD/vad_handler.py)
                 if turn.cancelled:
                     return
                 if isinstance(piece, ToolCall):
@@ -130,6 +131,7 @@ class LLMHandler(BaseHandler):
                         )
                     yield Sentence(sentence, transcript.language, turn)
         finally:
+            turn.mark("prompt_read")  # (a reply with no piece at all, or a failed one)
             close = getattr(stream, "close", None)
             if close is not None:  # stop the backend now (a cancelled turn), not whenever it is collected
                 close()

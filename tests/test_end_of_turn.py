@@ -51,9 +51,11 @@ class Run:
                     self.transcribed(out.turn)
             self.ms += 32
 
-    def transcribed(self, turn) -> None:
+    def transcribed(self, turn, prompt_read: bool = True) -> None:
         turn.ends_sentence = ends_sentence(self.transcript)  # what the STT does
         turn.mark("transcript")
+        if prompt_read:  # what the language model does next
+            turn.mark("prompt_read")
 
     def feed_until_confirmed(self, silence_s: float) -> float | None:
         """Silence until the last turn is confirmed: the ms of silence it took (None: never)."""
@@ -94,13 +96,16 @@ def test_the_work_starts_at_the_speculative_silence_and_smart_turn_listens_at_it
     assert confirmed_at == 160 and run.segments[-1].turn.end_decision == "complete"
 
 
-def test_smart_turn_listens_once_the_transcript_is_there_not_before():
+def test_smart_turn_listens_once_the_model_has_read_the_prompt_not_before():
     model = FakeTurnEnd(0.99)
     run = Run(model, transcribe=False)
     model.asked.clear()  # (the warm-up)
     run.feed(silence_pcm(0.288) + tone_pcm(0.992) + silence_pcm(0.32))
     assert len(run.segments) == 1 and not model.asked  # Whisper has the CPU to itself
-    run.transcribed(run.segments[0].turn)
+    run.transcribed(run.segments[0].turn, prompt_read=False)
+    run.feed(silence_pcm(0.064))
+    assert not model.asked and not run.segments[0].turn.settled  # and then the model's prompt reading
+    run.segments[0].turn.mark("prompt_read")
     run.feed(silence_pcm(0.032))
     assert len(model.asked) == 1 and run.segments[0].turn.confirmed
 

@@ -98,6 +98,30 @@ def test_a_question_in_another_language_than_the_history_drops_that_history():
     assert len(chat.exchanges) == 2
 
 
+class SilentModel:
+    """create_chat_completion that writes nothing (a reply of only function calls, or an empty one)."""
+
+    def create_chat_completion(self, messages, stream, **kwargs):
+        return iter([])
+
+
+def test_the_turn_says_when_the_model_has_read_its_prompt():
+    # the end-of-turn model waits for this mark (VAD/vad_handler.py): it must come at the first piece, and
+    # also when no piece comes, or a turn would wait for silence alone
+    from tests.fakes import EchoLLM
+
+    for model, first_piece in ((EchoLLM(), True), (SilentModel(), False)):
+        handler = make_handler("llama-cpp", model=model)
+        item = transcript("What is the capital of France?")
+        marked_before_first_sentence = None
+        for sentence in handler.process(item):
+            if marked_before_first_sentence is None:
+                marked_before_first_sentence = "prompt_read" in item.turn.marks
+        assert "prompt_read" in item.turn.marks
+        assert marked_before_first_sentence is True
+        assert ("first_token" in item.turn.marks) is first_piece
+
+
 def test_the_instruction_goes_with_the_question_not_the_system_prompt():
     """The prompt's start stays the same from turn to turn, so a cached prefix stays valid."""
     assert question_with_instruction("Salut", "Answer in French.") == "Salut (Answer in French.)"
