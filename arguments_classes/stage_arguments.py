@@ -32,8 +32,10 @@ class LLMArguments:
     init_chat_role: str = field(default="system", metadata={"help": "Role of the first chat message."})
     init_chat_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "The system prompt."})
     chat_size: NonNegativeInt = field(
-        default=2, metadata={"help": "How many past exchanges (user + assistant) the model sees at most; when more, the "
-                                     "oldest half is dropped at once (the model's read prompt stays valid in between)."}
+        default=1, metadata={"help": "How many past exchanges (user + assistant) the model sees at most; when more, the "
+                                     "oldest half is dropped at once (the model's read prompt stays valid in between). "
+                                     "1: the bundled SmolLM2-135M answers more questions right late in a conversation "
+                                     "with one than with two or four (benchmarks/answers.py); larger models want more."}
     )
     history_format: str = field(
         default="system",
