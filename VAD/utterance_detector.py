@@ -71,6 +71,7 @@ class UtteranceDetector:
         self._below = 0  # samples since the probability was last at `thresh` or above
         self._quiet = 0  # samples since the last loud frame (see QUIET_DB)
         self._voiced = False  # the last window was speech: at `thresh`, and loud (or soft for longer than a decay)
+        self._soft = False  # speech heard in quiet audio since the last loud frame: the level cannot say where it ends
         self._peak = 0.0  # the utterance's loudest frame while speech was heard
 
     @property
@@ -93,7 +94,11 @@ class UtteranceDetector:
     def pause_ms(self) -> float:
         """The pause the speculative cut counts, in ms: since the voice's end by its level or by the probability,
         once the probability has fallen below `thresh` (0 while it is at `thresh`)."""
-        return max(self._below, self._quiet) / self.per_ms if self.triggered and self._below else 0.0
+        return self._pause() / self.per_ms if self.triggered and self._below else 0.0
+
+    def _pause(self) -> int:
+        """Samples since the voice's end: by its level, unless a soft voice was heard in the quiet (then by silero)."""
+        return self._below if self._soft else max(self._below, self._quiet)
 
     def snapshot(self) -> Utterance:
         """The utterance as a speculative cut would give it now (the detector's state is unchanged)."""
@@ -119,7 +124,8 @@ class UtteranceDetector:
         self._voiced = prob >= self.thresh
         if self.speculate:  # the only reader of the quiet
             self._track_quiet(window, self._voiced)
-            self._voiced = self._voiced and (self._quiet < len(window) or self._quiet >= self.decay)
+            self._soft = self._quiet >= len(window) and (self._soft or (self._voiced and self._quiet >= self.decay))
+            self._voiced = self._voiced and (self._quiet < len(window) or self._soft)
         if self._voiced:
             self._speculated = False
         if prob >= self.thresh:
@@ -137,7 +143,7 @@ class UtteranceDetector:
             return self._finish()
         # Speculation counts from the voice's end, not from the end of silero's decay and hysteresis: it may start
         # ~150 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
-        if self.speculate and not self._voiced and max(self._below, self._quiet) >= self.speculate and not self._speculated:
+        if self.speculate and not self._voiced and self._pause() >= self.speculate and not self._speculated:
             self._speculated = True
             return self._cut(final=False)
         return None
@@ -166,7 +172,7 @@ class UtteranceDetector:
         self._speculated = False
         self._windows, self._pre = [], deque(maxlen=self._pre.maxlen)
         self._silence = self._speech = self._quiet = 0
-        self._voiced = False
+        self._voiced = self._soft = False
         self._peak = 0.0
         self._too_long = False
         return utterance
