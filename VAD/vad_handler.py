@@ -130,15 +130,15 @@ class VADHandler(BaseHandler):
                         conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
                     stream.in_utterance = stream.stopped_said = False
                 continue
-            if not stream.stopped_said:
-                stream.stopped_said = True
-                conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
             if not utterance.final:
                 stream.tentative = Turn(conversation, speech_end=stream.last_speech_at, tentative=True)
                 segment = self._segment(utterance, stream.tentative)
                 yield segment  # first: the transcription starts while the end-of-turn model listens
                 self._listen_for_end(stream)
                 continue
+            if not stream.stopped_said:  # said once the turn is over, not at a tentative cut the user may talk through
+                stream.stopped_said = True
+                conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
             if stream.cutting_in and (cut := conversation.interrupt()) is not None:
                 # the user's turn is certain: the reply it was spoken over is cut now
                 logger.info("conversation %d: reply to turn %d cut by the user's turn", conversation.id, cut.id)

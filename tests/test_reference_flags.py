@@ -180,7 +180,7 @@ def test_do_sample_agrees_with_a_temperature_above_zero(caplog):
 def test_a_per_backend_flag_applies_only_to_its_backend(caplog):
     with caplog.at_level(logging.WARNING):
         config = parse_arguments(["--mlx_lm_model_name", "mlx-community/x", "--open_api_chat_size", "9"])
-    assert config.llm[1].model_name is None and config.llm[1].chat_size == 2  # llama-cpp chosen: not applied
+    assert config.llm[1].model_name is None and config.llm[1].chat_size == 1  # llama-cpp chosen: not applied (default 1)
     [line] = no_effect_lines(caplog)
     assert "--mlx_lm_model_name (for --llm mlx-lm; chosen: llama-cpp)" in line
     assert "--open_api_chat_size (for --llm open_api; chosen: llama-cpp)" in line
