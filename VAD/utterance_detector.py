@@ -92,8 +92,8 @@ class UtteranceDetector:
 
     @property
     def pause_ms(self) -> float:
-        """The pause the speculative cut counts, in ms: since the voice's end by its level or by the probability,
-        once the probability has fallen below `thresh` (0 while it is at `thresh`)."""
+        """The pause the speculative cut counts (see `_pause`), in ms, once the probability has fallen below `thresh`
+        (0 while it is at `thresh`)."""
         return self._pause() / self.per_ms if self.triggered and self._below else 0.0
 
     def _pause(self) -> int:

@@ -34,14 +34,12 @@ class _Stream:
     tentative: Turn | None = None  # started on a short silence, not yet confirmed or withdrawn
     samples_in: int = 0  # the conversation's audio clock, in samples: what the Realtime events count in
     in_utterance: bool = False  # speech_started was said for the current utterance
-    stopped_said: bool = False  # speech_stopped was said for the current pause
     cutting_in: bool = False  # this utterance was spoken over the reply and lasts: the reply is cut once it is a turn
 
     def restart(self) -> None:
         self.detector.reset()
         self.pending = b""
         self.in_utterance = False
-        self.stopped_said = False
         self.cutting_in = False
         if self.tentative is not None:
             self.tentative.withdraw()  # (no-op once confirmed)
@@ -103,9 +101,6 @@ class VADHandler(BaseHandler):
             if stream.detector.triggered and not stream.in_utterance:
                 stream.in_utterance = True
                 conversation.events.speech_started(self._audio_ms(stream) - stream.detector.speech_ms)
-            elif stream.stopped_said and stream.detector.hearing_speech:  # the pause was not the end
-                stream.stopped_said = False
-                conversation.events.speech_started(self._audio_ms(stream))
             if stream.detector.hearing_speech:
                 stream.last_speech_at = time.monotonic()
                 if stream.tentative is not None:  # the user goes on: the speculative turn is void
@@ -126,9 +121,9 @@ class VADHandler(BaseHandler):
                     if stream.cutting_in:  # not a question after all: the reply plays on
                         stream.cutting_in = False
                         conversation.resume_reply()
-                    if stream.in_utterance and not stream.stopped_said:
+                    if stream.in_utterance:
                         conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
-                    stream.in_utterance = stream.stopped_said = False
+                    stream.in_utterance = False
                 continue
             if not utterance.final:
                 stream.tentative = Turn(conversation, speech_end=stream.last_speech_at, tentative=True)
@@ -136,9 +131,8 @@ class VADHandler(BaseHandler):
                 yield segment  # first: the transcription starts while the end-of-turn model listens
                 self._listen_for_end(stream)
                 continue
-            if not stream.stopped_said:  # said once the turn is over, not at a tentative cut the user may talk through
-                stream.stopped_said = True
-                conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
+            # said once the turn is over, not at a tentative cut the user may talk through
+            conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
             if stream.cutting_in and (cut := conversation.interrupt()) is not None:
                 # the user's turn is certain: the reply it was spoken over is cut now
                 logger.info("conversation %d: reply to turn %d cut by the user's turn", conversation.id, cut.id)
