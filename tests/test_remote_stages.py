@@ -452,8 +452,11 @@ def test_a_spoken_question_is_answered_aloud_with_every_stage_remote(llama_cpp_s
 
     assert code == 0 and stopped_in < 10
     assert reply.first_at is not None and len(reply.audio) / 2 / 16000 > 0.5
-    request, = speech.transcriptions  # the question, as the SDK sent it
-    assert (request["model"], request["language"], request["file_content_type"]) == ("tiny.en", "en", "audio/wav")
+    # The question, as the SDK sent it (more than once when a speculative cut came in a pause mid-question and was
+    # withdrawn as the voice went on).
+    assert speech.transcriptions
+    for request in speech.transcriptions:
+        assert (request["model"], request["language"], request["file_content_type"]) == ("tiny.en", "en", "audio/wav")
     assert {"capital", "germany"} <= set(words(server.lines("USER:")[-1]))
     said = server.lines("ASSISTANT:")[-1]
     assert "berlin" in said.lower(), said
