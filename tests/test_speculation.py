@@ -4,6 +4,7 @@ import queue
 import threading
 
 import numpy as np
+import pytest
 
 from arguments_classes.parsing import parse_arguments
 from listen_and_play import converse
@@ -98,6 +99,18 @@ def test_speculation_does_not_wait_for_silero_s_decay_over_quiet_audio():
     assert heard[16] and not any(heard[17:])  # the decay over quiet audio is not speech: nothing withdraws the turn
     assert events["speculative"] == [21]  # 150 ms after the tone's end, while silero is still at thresh
     assert events["final"] == [24 + 10]  # the final cut waits for silero's 300 ms below the hysteresis band
+
+
+@pytest.mark.parametrize("tail_db, speculative", [(22, 21), (18, 21 + 4)])
+def test_a_tail_over_20_db_under_the_loudest_is_the_voice_s_end_a_louder_one_is_voice(tail_db, speculative):
+    # a loud tone, then 4 windows of the same tone tail_db softer (a fading voice), with silero up over it
+    probs = [0.9] * 21 + [0.01] * 20
+    tail = np.frombuffer(tone_pcm(4 * 512 / SAMPLE_RATE, amplitude=0.3 * 10 ** (-tail_db / 20)), dtype="<i2")
+    audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + windows(tail.tobytes()) + [np.zeros(512, np.float32)] * 20
+    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
+                                 min_speech_ms=100)
+    cuts = [i for i, window in enumerate(audio) if (u := detector.push(window)) is not None and not u.final]
+    assert cuts == [speculative]  # 150 ms after the tone's end, or after the tail's
 
 
 def test_silero_up_over_quiet_audio_for_longer_than_its_decay_is_soft_speech():
