@@ -64,9 +64,14 @@ class DecayingVAD:
         return next(self.probs, 0.0)
 
 
+def decaying_detector(probs):
+    """A detector speculating at 150 ms, final at 300, over DecayingVAD's scripted probabilities."""
+    return UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
+                             min_speech_ms=100)
+
+
 def speculation_and_final_cut(probs, audio):
-    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
-                                 min_speech_ms=100)
+    detector = decaying_detector(probs)
     events = {}
     for i, window in enumerate(audio):
         utterance = detector.push(window)
@@ -88,8 +93,7 @@ def test_speculation_does_not_wait_for_silero_s_decay_over_quiet_audio():
     # silero stays at thresh for 8 windows (256 ms) after the tone: its decay, not the user
     probs = [0.9] * 25 + [0.01] * 20
     audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + [np.zeros(512, np.float32)] * 28
-    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
-                                 min_speech_ms=100)
+    detector = decaying_detector(probs)
     events, heard = {}, []
     for i, window in enumerate(audio):
         utterance = detector.push(window)
@@ -107,8 +111,7 @@ def test_a_tail_over_20_db_under_the_loudest_is_the_voice_s_end_a_louder_one_is_
     probs = [0.9] * 21 + [0.01] * 20
     tail = np.frombuffer(tone_pcm(4 * 512 / SAMPLE_RATE, amplitude=0.3 * 10 ** (-tail_db / 20)), dtype="<i2")
     audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + windows(tail.tobytes()) + [np.zeros(512, np.float32)] * 20
-    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
-                                 min_speech_ms=100)
+    detector = decaying_detector(probs)
     cuts = [i for i, window in enumerate(audio) if (u := detector.push(window)) is not None and not u.final]
     assert cuts == [speculative]  # 150 ms after the tone's end, or after the tail's
 
@@ -119,8 +122,7 @@ def test_silero_up_over_quiet_audio_for_longer_than_its_decay_is_soft_speech():
     soft = np.frombuffer(tone_pcm(20 * 512 / SAMPLE_RATE, amplitude=0.003), dtype="<i2").astype(np.float32) / 32768
     audio = windows(tone_pcm(17 * 512 / SAMPLE_RATE)) + [soft[i:i + 512] for i in range(0, 20 * 512, 512)]
     audio += [np.zeros(512, np.float32)] * 20
-    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
-                                 min_speech_ms=100)
+    detector = decaying_detector(probs)
     events, heard = [], []
     for i, window in enumerate(audio):
         utterance = detector.push(window)
@@ -143,8 +145,7 @@ def test_speculation_counts_from_the_voice_s_end_and_the_final_cut_waits_for_the
     probs = [0.9] * 20 + [0.2] * 4 + [0.01] * 20
     noise = np.random.default_rng(0).uniform(-0.1, 0.1, 512).astype(np.float32)
     assert speculation_and_final_cut(probs, [noise] * len(probs)) == {"speculative": 19 + 5, "final": 23 + 10}
-    detector = UtteranceDetector(DecayingVAD(probs), thresh=0.3, min_silence_ms=300, speculative_silence_ms=150,
-                                 min_speech_ms=100)
+    detector = decaying_detector(probs)
     events, heard = {}, []
     for i in range(len(probs)):
         utterance = detector.push(noise)
