@@ -75,6 +75,11 @@ class UtteranceDetector:
         self._voiced = False  # the last window was speech: at `thresh`, and loud (or soft for longer than a decay)
         self._soft = False  # speech heard in quiet audio since the last loud frame: the level cannot say where it ends
         self._peak = 0.0  # the utterance's loudest frame while speech was heard
+        self._hold = 0  # samples of silence the current utterance needs to end, when more than min_silence
+
+    def hold_open(self, ms: float) -> None:
+        """The current utterance ends only after `ms` of silence (or min_silence_ms, if longer); 0 undoes it."""
+        self._hold = int(ms * self.per_ms)
 
     @property
     def hearing_speech(self) -> bool:
@@ -141,7 +146,7 @@ class UtteranceDetector:
                 self._speech += WINDOW
         if self._speech > self.max_speech:
             self._too_long = True
-        if self._silence >= self.min_silence:
+        if self._silence >= max(self.min_silence, self._hold):
             return self._finish()
         # Speculation counts from the voice's end, not from the end of silero's decay and hysteresis: it may start
         # ~150 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
@@ -176,5 +181,6 @@ class UtteranceDetector:
         self._silence = self._speech = self._quiet = 0
         self._voiced = self._soft = False
         self._peak = 0.0
+        self._hold = 0
         self._too_long = False
         return utterance

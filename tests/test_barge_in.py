@@ -170,3 +170,41 @@ def test_a_backchannel_in_two_parts_lets_the_reply_play_on():
     assert feed(handler, conversation, tone_pcm(0.2) + silence_pcm(1.0)) == []
     assert not first.turn.cancelled and conversation.reply is first.turn and conversation.paused is None
     assert ("interrupted", first.turn.id) not in events.calls
+
+
+def test_a_word_then_a_pause_over_the_reply_holds_it_and_joins_the_rest_of_the_question():
+    # "Stop, ... tell me about the weather": the first word and the pause after it do not let the reply play on
+    # between them, and the word is part of the question
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    handler = vad("--barge_in_min_ms", "400")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert feed(handler, conversation, tone_pcm(0.3) + silence_pcm(0.7)) == []
+    assert conversation.paused is first.turn and ("resumed", first.turn.id) not in events.calls
+    (second,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert first.turn.interrupted and ("resumed", first.turn.id) not in events.calls
+    assert 2.35 < len(second.audio) / 16000 < 2.5  # the word, the pause, the rest, the pads: nothing lost
+
+
+def test_a_word_with_nothing_after_it_lets_the_reply_play_on_a_second_later():
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    handler = vad("--barge_in_min_ms", "400")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert feed(handler, conversation, tone_pcm(0.3) + silence_pcm(0.8)) == []
+    assert conversation.paused is first.turn  # still waiting for the rest of a question
+    assert feed(handler, conversation, silence_pcm(0.4)) == []
+    assert conversation.paused is None and ("resumed", first.turn.id) in events.calls
+    assert not first.turn.cancelled and conversation.reply is first.turn
+    # what follows is heard afresh: a short sound after it does not join the word
+    assert feed(handler, conversation, tone_pcm(0.1) + silence_pcm(0.5)) == []
+    assert not first.turn.cancelled
+
+
+def test_a_shorter_sound_lets_the_reply_play_on_sooner():
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    handler = vad("--barge_in_min_ms", "400")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert feed(handler, conversation, tone_pcm(0.15) + silence_pcm(0.4)) == []
+    assert conversation.paused is None and ("resumed", first.turn.id) in events.calls
