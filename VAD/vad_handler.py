@@ -41,6 +41,7 @@ class _Stream:
     samples_in: int = 0  # the conversation's audio clock, in samples: what the Realtime events count in
     in_utterance: bool = False  # speech_started was said for the current utterance
     cutting_in: bool = False  # this utterance was spoken over the reply and lasts: the reply is cut once it is a turn
+    pause_lag_ms: float | None = None  # from the capture of the window that paused the reply to the pause (local mode)
 
     def restart(self) -> None:
         self.detector.reset()
@@ -98,7 +99,10 @@ class VADHandler(BaseHandler):
                 replying = not conversation.should_listen.is_set()
             utterance = stream.detector.push(samples[start:start + WINDOW])
             if replying:  # barge-in: the user may cut the reply short; nothing else is a turn yet
-                if not self._barges_in(stream, conversation):
+                # when this window's last sample was captured: the frame's last is the last of `data`
+                captured_at = None if frame.captured_at is None else \
+                    frame.captured_at - (len(samples) + len(stream.pending) // 2 - start - WINDOW) / 16000
+                if not self._barges_in(stream, conversation, captured_at):
                     if utterance is not None and utterance.final:
                         stream.restart()  # a sound too short to interrupt: forgotten
                     continue
@@ -159,7 +163,7 @@ class VADHandler(BaseHandler):
                 return  # the rest of this frame is the assistant's turn: not listened to
             replying = True
 
-    def _barges_in(self, stream: _Stream, conversation: Conversation) -> bool:
+    def _barges_in(self, stream: _Stream, conversation: Conversation, captured_at: float | None = None) -> bool:
         """During a reply: the first sound of speech pauses it (its sound stops at once). Speech that lasts
         --barge_in_min_ms is a cut-in: True, and the utterance goes on as the next question; the reply is cut when
         that turn is certain, unless its transcript is only a backchannel ("mm-hmm", "yeah": STT/base.py), which
@@ -174,23 +178,34 @@ class VADHandler(BaseHandler):
         word = detector.speech_ms >= WORD_MS
         if detector.hearing_speech and detector.speech_ms >= getattr(self.config, "barge_in_min_ms", 300):
             detector.hold_open(0)  # a question now: its end is decided as any other's
-            conversation.pause_reply()
+            self._pause(stream, conversation, captured_at)
             conversation.expect_cut()
             stream.cutting_in = stream.in_utterance = True
             conversation.events.speech_started(self._audio_ms(stream) - detector.speech_ms)
-            logger.info("conversation %d: %.0f ms of speech over the reply: paused while it may be a new turn",
-                        conversation.id, detector.speech_ms)
+            logger.info("conversation %d: %.0f ms of speech over the reply: paused while it may be a new turn%s",
+                        conversation.id, detector.speech_ms, self._lag(stream))
             return True
         if word:
             detector.hold_open(WORD_HOLD_MS)
         if detector.hearing_speech and detector.speech_ms >= PAUSE_AFTER_MS:
-            conversation.pause_reply()
+            self._pause(stream, conversation, captured_at)
         elif not detector.hearing_speech and detector.silence_ms >= (WORD_HOLD_MS if word else RESUME_AFTER_MS):
             if conversation.resume_reply() is not None:  # (the benchmarks count these: pauses nobody asked for)
-                logger.info("conversation %d: a %.0f ms sound over the reply paused it; it plays on", conversation.id,
-                            detector.speech_ms)
+                logger.info("conversation %d: a %.0f ms sound over the reply paused it; it plays on%s", conversation.id,
+                            detector.speech_ms, self._lag(stream))
             stream.restart()  # the sound is forgotten
         return False
+
+    @staticmethod
+    def _pause(stream: _Stream, conversation: Conversation, captured_at: float | None) -> None:
+        if conversation.pause_reply() is not None:
+            stream.pause_lag_ms = None if captured_at is None else 1000 * (time.monotonic() - captured_at)
+
+    @staticmethod
+    def _lag(stream: _Stream) -> str:
+        """For the log: how long after its capture the sound paused the reply (the queues' and threads' share of the
+        time to silence; the devices and the speech detector's onset add the rest)."""
+        return "" if stream.pause_lag_ms is None else f" (paused {stream.pause_lag_ms:.0f} ms after its capture)"
 
     @staticmethod
     def _audio_ms(stream: _Stream) -> float:

@@ -234,9 +234,9 @@ class LocalAudioStreamer(ConversationEvents):
             if self.clean_mic is not None:
                 cleaned = self.clean_mic.process(pcm, captured_at)
                 if cleaned:
-                    self._put(AudioFrame(cleaned, self.conversation))
+                    self._put(AudioFrame(cleaned, self.conversation, captured_at))
             elif self.gate.mic_open(captured_at, self.should_listen.is_set()):
-                self._put(AudioFrame(pcm, self.conversation))
+                self._put(AudioFrame(pcm, self.conversation, captured_at))
             try:
                 captured_at, pcm = self._mic.get_nowait()
             except queue.Empty:

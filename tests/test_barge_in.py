@@ -208,3 +208,17 @@ def test_a_shorter_sound_lets_the_reply_play_on_sooner():
     (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
     assert feed(handler, conversation, tone_pcm(0.15) + silence_pcm(0.4)) == []
     assert conversation.paused is None and ("resumed", first.turn.id) in events.calls
+
+
+def test_the_pause_says_how_long_after_the_capture_of_its_window_it_came(caplog):
+    # local mode stamps each microphone frame with its capture; a window early in a long frame was captured long
+    # before the frame's last sample: the log line must count from the window, not from the frame
+    conversation = Conversation(Recorder(), barge_in=True)
+    handler = vad("--barge_in_min_ms", "300")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    frame = tone_pcm(0.1) + silence_pcm(0.9)  # a window of sound at the start of a one-second frame
+    with caplog.at_level("INFO", logger="VAD.vad_handler"):
+        list(handler.process(AudioFrame(frame, conversation, captured_at=time.monotonic())))
+    (line,) = [r.getMessage() for r in caplog.records if "paused it; it plays on" in r.getMessage()]
+    lag = float(line.split("(paused ")[1].split(" ms")[0])
+    assert 960 <= lag < 1200  # the first sound window ends 32 ms into the frame: 968 ms before its end

@@ -203,6 +203,7 @@ class AudioFrame:
 
     pcm: bytes
     conversation: Conversation
+    captured_at: float | None = None  # time.monotonic() when its last sample was captured, where known (local mode)
 
 
 @dataclass
