@@ -14,14 +14,20 @@ sentences) interrupts 5 s in. The microphone hears:
   - the microphone's hiss (-72 dBFS), and pink noise `snr_db` below the user's speech in noisy scenes.
 Each canceller then runs 10 ms at a time with the reply as played as its reference (a fresh canceller per scene:
 its convergence counts), and the Silero VAD listens to its output as the pipeline would (threshold 0.3 with the
-VAD stage's 0.15 hysteresis): 300 ms of speech after the user started is a barge-in, and the reply stops 100 ms
-later. Measured on the output:
+VAD stage's 0.15 hysteresis): the first window of speech after the user started pauses the reply, silent at the
+speaker PAUSE_STOP_MS later (VAD/vad_handler.py pauses at the first window; the devices add the rest), and it stays
+silent (the user goes on: a cut-in). Measured on the output:
   ERLE              10 log10(mic energy / output energy) over the echo-only part (the reply before the user
                     speaks), and over its last 2.5 s (converged); the mean over the scenes, in dB
-  false barge-ins   runs of >= 300 ms of speech during the echo-only part: each would have cut the reply off
-  barge-ins heard   scenes where the user's barge-in was heard, and the median time from the user's first voiced
-                    sample to it ("none": the echo itself, it hears everything)
-  WER               the bundled Whisper tiny.en on the user's part of the output, against the sentence said
+  echo pauses       runs of speech windows during the echo-only part: each would have paused the reply (~300 ms)
+  false barge-ins   runs of >= 300 ms of speech during the echo-only part: each would have been taken for a cut-in
+  onset             the median time from the user's first voiced sample to the end of the first speech window after
+                    it: the speech detector's share of the time to silence ("none": the echo itself is speech)
+  barge-ins heard   scenes where 300 ms of the user's speech were heard, and the median time from the user's first
+                    voiced sample to it
+  WER               the bundled Whisper tiny.en on the user's part of the output, against the sentence said; its
+                    first words overlap the reply until the pause: a canceller that suppresses the user's voice while
+                    the echo is there loses them
   CPU               process CPU time in the canceller per second of audio (livekit's native threads included)
 """
 
@@ -49,7 +55,8 @@ CONVERGED = 2.5  # s: the end of the echo-only part that counts as converged
 USER_RMS = 800.0  # the user's speech at the microphone (about -32 dBFS)
 MIC_NOISE_RMS = 8.0  # the microphone's own hiss in every scene (about -72 dBFS): no output is ever silent
 BARGE_IN_MS = 300  # this much continuous speech interrupts the reply
-STOP_MS = 100  # from the barge-in to the reply's silence at the speaker (queues, device buffer)
+PAUSE_STOP_MS = 75  # from the window that pauses the reply to its silence at the speaker (the devices' buffers at
+# 256-sample blocks, measured in the PulseAudio room: git log 9e7df07)
 VAD_THRESH = 0.3  # the VAD stage's default (arguments_classes/vad_arguments.py), with its 0.15 hysteresis
 
 REPLIES = [  # none of these is in benchmarks/questions.txt or benchmarks/turn_questions.txt
@@ -236,13 +243,14 @@ class Mix:
 class Run:
     out: np.ndarray  # int16: the canceller's output
     speech: list[bool]  # per VAD window of the output: speech?
-    barge_in: int | None  # sample where the user's barge-in was detected (the reply stops STOP_MS later)
+    onset: int | None  # end of the first speech window after the user started: the reply pauses there
+    barge_in: int | None  # sample where BARGE_IN_MS of the user's speech had been heard
     cpu_s: float  # process CPU time spent in the canceller
 
 
 def run(name: str | None, mix: Mix, vad) -> Run:
     """The canceller on the scene, 10 ms at a time, with the VAD listening to its output as the pipeline would:
-    once it hears BARGE_IN_MS of speech after the user started, the reply stops STOP_MS later."""
+    its first speech window after the user started pauses the reply, silent PAUSE_STOP_MS later."""
     from utils.echo_cancel import load_echo_canceller
     from VAD.silero_onnx import WINDOW
 
@@ -250,7 +258,7 @@ def run(name: str | None, mix: Mix, vad) -> Run:
     mic, played = mix.mic, mix.played
     out = np.zeros_like(mic)
     speech: list[bool] = []
-    speaking, heard, barge_in, cpu_s = False, 0, None, 0.0
+    speaking, heard, onset, barge_in, cpu_s = False, 0, None, None, 0.0
     vad.reset_states()
     need = -(-BARGE_IN_MS * RATE // 1000 // WINDOW)
     for i in range(0, len(mic) - FRAME + 1, FRAME):
@@ -265,19 +273,29 @@ def run(name: str | None, mix: Mix, vad) -> Run:
             prob = vad(out[at : at + WINDOW].astype(np.float32) / 32768)
             speaking = prob >= VAD_THRESH or (speaking and prob >= VAD_THRESH - 0.15)
             speech.append(speaking)
+            if at + WINDOW > mix.user[0] and speaking and onset is None:
+                onset = at + WINDOW
+                played = mix.stopped_at(onset + PAUSE_STOP_MS * RATE // 1000)
+                mic = mix.microphone(played)  # the same up to the stop: the room is causal
             if barge_in is None and at >= mix.user[0]:
                 heard = heard + 1 if speaking else 0
                 if heard >= need:
                     barge_in = at + WINDOW
-                    played = mix.stopped_at(barge_in + STOP_MS * RATE // 1000)
-                    mic = mix.microphone(played)  # the same up to the stop: the room is causal
-    return Run(out, speech, barge_in, cpu_s)
+    return Run(out, speech, onset, barge_in, cpu_s)
 
 
 def erle_db(mic: np.ndarray, out: np.ndarray, span: tuple[int, int]) -> float:
     energy_in = np.sum(np.square(mic[span[0] : span[1]], dtype=np.float64))
     energy_out = np.sum(np.square(out[span[0] : span[1]], dtype=np.float64))
     return float(10 * np.log10(energy_in / max(energy_out, 1.0)))
+
+
+def speech_runs(speech: list[bool], span: tuple[int, int]) -> int:
+    """Runs of speech windows that start inside `span` (samples)."""
+    from VAD.silero_onnx import WINDOW
+
+    flags = speech[span[0] // WINDOW : span[1] // WINDOW]
+    return sum(flag and (i == 0 or not flags[i - 1]) for i, flag in enumerate(flags))
 
 
 def false_barge_ins(speech: list[bool], span: tuple[int, int]) -> int:
@@ -313,7 +331,9 @@ def measure(name: str | None, mix: Mix, vad, whisper) -> dict:
     return {
         "erle_db": round(erle_db(mix.mic, result.out, mix.echo_only), 2),
         "erle_converged_db": round(erle_db(mix.mic, result.out, converged), 2),
+        "echo_pauses": speech_runs(result.speech, mix.echo_only),
         "false_barge_ins": false_barge_ins(result.speech, mix.echo_only),
+        "onset_ms": None if result.onset is None else 1000 * (result.onset - mix.user[0]) / RATE,
         "barge_in_ms": latency,
         "heard": transcribe(whisper, result.out, mix.user),
         "cpu_ms_per_s": round(1000 * result.cpu_s / (len(mix.mic) / RATE), 2),
@@ -322,7 +342,10 @@ def measure(name: str | None, mix: Mix, vad, whisper) -> dict:
 
 def summarize(runs: list[dict], questions: list[str]) -> dict:
     latencies = [r["barge_in_ms"] for r in runs if r["barge_in_ms"] is not None]
+    onsets = [r["onset_ms"] for r in runs if r["onset_ms"] is not None]
     return {
+        "echo_pauses": sum(r["echo_pauses"] for r in runs),
+        "onset_ms": round(float(np.median(onsets))) if onsets else None,
         "erle_db": round(float(np.mean([r["erle_db"] for r in runs])), 1),
         "erle_converged_db": round(float(np.mean([r["erle_converged_db"] for r in runs])), 1),
         "false_barge_ins": sum(r["false_barge_ins"] for r in runs),
@@ -338,30 +361,38 @@ def tables(results: dict, scene_list: list[Scene], clean_wer: float, room: str) 
     lines = [
         f"{len(scene_list)} scenes in a {room} room; Whisper tiny.en on the user's speech without echo: WER {clean_wer:.3f}",
         "",
-        "| canceller | ERLE dB | ERLE dB converged | false barge-ins | barge-ins heard (median ms) | WER | CPU ms per s |",
-        "|---|---|---|---|---|---|---|",
+        "| canceller | ERLE dB | ERLE dB converged | echo pauses | false barge-ins | onset ms | barge-ins heard "
+        "(median ms) | WER | CPU ms per s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in results.items():
         if name not in measured:
-            lines.append(f"| {name} | not installed | | | | | |")
+            lines.append(f"| {name} | not installed | | | | | | | |")
             continue
         s = result["summary"]
         latency = f"{s['barge_in_ms']}" if s["barge_in_ms"] is not None else "-"
+        onset = f"{s['onset_ms']}" if s["onset_ms"] is not None else "-"
         lines.append(
-            f"| {name} | {s['erle_db']:.1f} | {s['erle_converged_db']:.1f} | {s['false_barge_ins']} | "
+            f"| {name} | {s['erle_db']:.1f} | {s['erle_converged_db']:.1f} | {s['echo_pauses']} | {s['false_barge_ins']} | "
+            f"{onset} | "
             f"{s['barge_ins']}/{len(scene_list)} ({latency}) | {s['wer']:.3f} | {s['cpu_ms_per_s']:.1f} |"
         )
     lines += [
         "",
-        "Per scene: ERLE dB / false barge-ins",
+        "Per scene: ERLE dB / echo pauses / onset ms",
         "",
         "| scene | " + " | ".join(measured) + " |",
         "|---" * (1 + len(measured)) + "|",
     ]
     for i, scene in enumerate(scene_list):
-        cells = [f"{r['scenes'][i]['erle_db']:.1f} / {r['scenes'][i]['false_barge_ins']}" for r in measured.values()]
+        cells = [cell(r["scenes"][i]) for r in measured.values()]
         lines.append(f"| {scene.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cell(scene: dict) -> str:
+    onset = "-" if scene["onset_ms"] is None else f"{scene['onset_ms']:.0f}"
+    return f"{scene['erle_db']:.1f} / {scene['echo_pauses']} / {onset}"
 
 
 def installed(name: str) -> bool:
