@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,7 +11,6 @@ from utils.pipeline.base_handler import BaseHandler
 from utils.pipeline.messages import AudioFrame, Conversation, SpeechSegment, Turn
 from VAD.end_of_turn import SmartTurnModel
 from VAD.enhancement import load_enhancer
-from VAD.level_onset import LevelOnset
 from VAD.silero_onnx import WINDOW, SileroOnnxModel
 from VAD.utterance_detector import Utterance, UtteranceDetector
 
@@ -25,10 +24,6 @@ RESUME_AFTER_MS = 250  # a paused reply plays on after this much quiet that did 
 # the room benchmark.) Echo the canceller leaves and coughs are mostly shorter: 32-224 ms there.
 WORD_MS = 250
 WORD_HOLD_MS = 1000
-# A rise in level over the reply (VAD/level_onset.py) pauses it before Silero hears speech; if Silero has not heard
-# any this long after, it plays on. The pause itself takes the echo away, so a voice the canceller held down comes
-# through: in the room the voice fell silent ~X ms sooner.
-LEVEL_CONFIRM_MS = 160
 # Stands for the final cut of an utterance whose tentative turn was confirmed by a stage that waited too long.
 _CONFIRMED_ELSEWHERE = Utterance(np.zeros(0, np.float32), 0.0)
 # Stands for the final cut of an utterance that the end-of-turn logic heard as complete (its work is under way).
@@ -47,8 +42,6 @@ class _Stream:
     in_utterance: bool = False  # speech_started was said for the current utterance
     cutting_in: bool = False  # this utterance was spoken over the reply and lasts: the reply is cut once it is a turn
     pause_lag_ms: float | None = None  # from the capture of the window that paused the reply to the pause (local mode)
-    level: LevelOnset = field(default_factory=LevelOnset)  # the cleaned microphone's recent level during a reply
-    level_wait_ms: float | None = None  # a rise in level paused the reply this long ago; Silero has heard no speech
 
     def restart(self) -> None:
         self.detector.reset()
@@ -89,8 +82,6 @@ class VADHandler(BaseHandler):
         conversation = frame.conversation
         stream = self._stream(conversation)
         replying = not conversation.should_listen.is_set() and not stream.cutting_in
-        if not replying:
-            stream.level.reset()  # its floor is a reply's residual echo, not the user's voice or the room between replies
         if replying and not conversation.barge_in:
             stream.restart()
             stream.samples_in += len(frame.pcm) // 2
@@ -106,13 +97,12 @@ class VADHandler(BaseHandler):
                 # utterance is over; what follows ("mm ... hmm") is heard afresh, a cut-in only if it lasts on its own
                 stream.restart()
                 replying = not conversation.should_listen.is_set()
-            window = samples[start:start + WINDOW]
-            utterance = stream.detector.push(window)
+            utterance = stream.detector.push(samples[start:start + WINDOW])
             if replying:  # barge-in: the user may cut the reply short; nothing else is a turn yet
                 # when this window's last sample was captured: the frame's last is the last of `data`
                 captured_at = None if frame.captured_at is None else \
                     frame.captured_at - (len(samples) + len(stream.pending) // 2 - start - WINDOW) / 16000
-                if not self._barges_in(stream, conversation, stream.level.push(window), captured_at):
+                if not self._barges_in(stream, conversation, captured_at):
                     if utterance is not None and utterance.final:
                         stream.restart()  # a sound too short to interrupt: forgotten
                     continue
@@ -173,8 +163,7 @@ class VADHandler(BaseHandler):
                 return  # the rest of this frame is the assistant's turn: not listened to
             replying = True
 
-    def _barges_in(self, stream: _Stream, conversation: Conversation, level_rose: bool = False,
-                   captured_at: float | None = None) -> bool:
+    def _barges_in(self, stream: _Stream, conversation: Conversation, captured_at: float | None = None) -> bool:
         """During a reply: the first sound of speech pauses it (its sound stops at once). Speech that lasts
         --barge_in_min_ms is a cut-in: True, and the utterance goes on as the next question; the reply is cut when
         that turn is certain, unless its transcript is only a backchannel ("mm-hmm", "yeah": STT/base.py), which
@@ -182,22 +171,10 @@ class VADHandler(BaseHandler):
         long as a word (WORD_MS), the reply waits WORD_HOLD_MS for the rest of a question."""
         detector = stream.detector
         if conversation.reply is None:
-            stream.level.reset()
             return False
         if not detector.triggered:
-            if level_rose:
-                self._pause(stream, conversation, captured_at)
-                stream.level_wait_ms = 0.0
-            elif stream.level_wait_ms is not None and stream.level_wait_ms < LEVEL_CONFIRM_MS:
-                stream.level_wait_ms += WINDOW / 16
-            elif conversation.resume_reply() is not None and stream.level_wait_ms is not None:
-                logger.info("conversation %d: a rise in level over the reply paused it; it plays on%s", conversation.id,
-                            self._lag(stream))
-                stream.level_wait_ms = None
-            else:
-                stream.level_wait_ms = None
+            conversation.resume_reply()  # (no-op unless paused)
             return False
-        stream.level_wait_ms = None  # Silero hears speech: its rules from here
         word = detector.speech_ms >= WORD_MS
         if detector.hearing_speech and detector.speech_ms >= getattr(self.config, "barge_in_min_ms", 300):
             detector.hold_open(0)  # a question now: its end is decided as any other's

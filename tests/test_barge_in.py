@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from arguments_classes.parsing import parse_arguments
@@ -223,66 +222,3 @@ def test_the_pause_says_how_long_after_the_capture_of_its_window_it_came(caplog)
     (line,) = [r.getMessage() for r in caplog.records if "paused it; it plays on" in r.getMessage()]
     lag = float(line.split("(paused ")[1].split(" ms")[0])
     assert 960 <= lag < 1200  # the first sound window ends 32 ms into the frame: 968 ms before its end
-
-
-def hum_pcm(seconds: float, amplitude: float) -> bytes:
-    return tone_pcm(seconds, amplitude=amplitude)
-
-
-def test_the_level_onset_fires_on_a_rise_over_the_recent_level_only():
-    from VAD.level_onset import JUMP_DB, LevelOnset
-
-    def window(amplitude):
-        return np.full(512, amplitude, np.float32)
-
-    onset = LevelOnset()
-    assert [onset.push(window(0.01)) for _ in range(20)] == [False] * 20  # the quiet room as the reply starts
-    assert not onset.push(window(0.5))  # the reply's first residual echo: too early to tell
-    onset.reset()
-    assert [onset.push(window(0.01)) for _ in range(40)] == [False] * 40  # a steady residual
-    assert not onset.push(window(0.01 * 10 ** ((JUMP_DB - 1) / 20)))  # 14 dB up
-    assert onset.push(window(0.01 * 10 ** ((JUMP_DB + 1) / 20)))  # 16 dB up
-    onset.reset()
-    for _ in range(40):
-        onset.push(window(0.0001))
-    assert not onset.push(window(0.0008))  # 18 dB up, but under -60 dBFS: the canceller's near silence
-
-
-def test_a_rise_in_level_pauses_the_reply_before_speech_is_heard_and_it_plays_on_if_none_is(caplog):
-    # the canceller holds the user's voice down while the echo is there: the scripted speech model hears nothing in a
-    # sound under 0.05, but its level rose 23 dB over the residual's
-    events = Recorder()
-    conversation = Conversation(events, barge_in=True)
-    handler = vad("--barge_in_min_ms", "300")
-    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
-    feed(handler, conversation, hum_pcm(0.6, 0.002))  # the residual echo
-    assert conversation.paused is None
-    feed(handler, conversation, hum_pcm(0.064, 0.03))
-    assert conversation.paused is first.turn
-    with caplog.at_level("INFO", logger="VAD.vad_handler"):
-        feed(handler, conversation, hum_pcm(0.1, 0.002))
-        assert conversation.paused is first.turn  # waiting for the speech model a moment
-        feed(handler, conversation, hum_pcm(0.1, 0.002))
-    assert conversation.paused is None and not first.turn.cancelled
-    assert any("a rise in level over the reply paused it; it plays on" in r.getMessage() for r in caplog.records)
-
-
-def test_speech_after_a_rise_in_level_cuts_in_without_the_reply_playing_in_between():
-    events = Recorder()
-    conversation = Conversation(events, barge_in=True)
-    handler = vad("--barge_in_min_ms", "300")
-    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
-    feed(handler, conversation, hum_pcm(0.6, 0.002))
-    (second,) = feed(handler, conversation, hum_pcm(0.064, 0.03) + tone_pcm(1.0) + silence_pcm(0.8))
-    assert first.turn.interrupted and ("resumed", first.turn.id) not in events.calls
-    assert [c[0] for c in events.calls].count("paused") == 1
-
-
-def test_no_rise_in_level_is_heard_in_the_first_moments_of_a_reply():
-    # the floor is the reply's own residual: right after a turn the level history is empty, so the first sounds are
-    # left to the speech model
-    conversation = Conversation(Recorder(), barge_in=True)
-    handler = vad("--barge_in_min_ms", "300")
-    feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
-    feed(handler, conversation, hum_pcm(0.2, 0.03))
-    assert conversation.paused is None
