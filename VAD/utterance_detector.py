@@ -76,10 +76,15 @@ class UtteranceDetector:
         self._soft = False  # speech heard in quiet audio since the last loud frame: the level cannot say where it ends
         self._peak = 0.0  # the utterance's loudest frame while speech was heard
         self._hold = 0  # samples of silence the current utterance needs to end, when more than min_silence
+        self._keep = False  # the current utterance is not skipped as too short
 
     def hold_open(self, ms: float) -> None:
         """The current utterance ends only after `ms` of silence (or min_silence_ms, if longer); 0 undoes it."""
         self._hold = int(ms * self.per_ms)
+
+    def keep(self) -> None:
+        """The current utterance is given however short it is (not skipped as under min_speech_ms)."""
+        self._keep = True
 
     @property
     def hearing_speech(self) -> bool:
@@ -164,7 +169,8 @@ class UtteranceDetector:
 
     def _cut(self, final: bool) -> Utterance:
         speech_ms = self._speech / self.per_ms
-        skipped = "too long" if self._too_long else ("too short" if self._speech < self.min_speech else None)
+        short = self._speech < self.min_speech and not self._keep
+        skipped = "too long" if self._too_long else ("too short" if short else None)
         audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
         keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
         end = self._pre_len + self._speech + self.pad
@@ -182,5 +188,6 @@ class UtteranceDetector:
         self._voiced = self._soft = False
         self._peak = 0.0
         self._hold = 0
+        self._keep = False
         self._too_long = False
         return utterance

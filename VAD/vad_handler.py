@@ -178,6 +178,10 @@ class VADHandler(BaseHandler):
         word = detector.speech_ms >= WORD_MS
         if detector.hearing_speech and detector.speech_ms >= getattr(self.config, "barge_in_min_ms", 300):
             detector.hold_open(0)  # a question now: its end is decided as any other's
+            # heard whatever its length: its transcript decides ("Stop!" cuts the reply, "Right." lets it play on).
+            # Skipped as under --min_speech_ms at the tentative cut, a cut-in could still become a turn at the final
+            # cut (a later sound joined it) with no transcript checked first: "right" cut 2 replies in 10 that way.
+            detector.keep()
             self._pause(stream, conversation, captured_at)
             conversation.expect_cut()
             stream.cutting_in = stream.in_utterance = True
