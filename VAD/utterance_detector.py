@@ -77,20 +77,10 @@ class UtteranceDetector:
         self._peak = 0.0  # the utterance's loudest frame while speech was heard
         self._hold = 0  # samples of silence the current utterance needs to end, when more than min_silence
         self._keep = False  # the current utterance is not skipped as too short
-        self._short_hold = 0  # samples of silence the current utterance needs to end while under min_speech
 
     def hold_open(self, ms: float) -> None:
         """The current utterance ends only after `ms` of silence (or min_silence_ms, if longer); 0 undoes it."""
         self._hold = int(ms * self.per_ms)
-
-    def hold_if_short(self, ms: float) -> None:
-        """While the current utterance is shorter than min_speech_ms, it ends only after `ms` of silence."""
-        self._short_hold = int(ms * self.per_ms)
-
-    @property
-    def short(self) -> bool:
-        """The current utterance is shorter than min_speech_ms so far."""
-        return self._speech < self.min_speech
 
     def keep(self) -> None:
         """The current utterance is given however short it is (not skipped as under min_speech_ms)."""
@@ -161,7 +151,7 @@ class UtteranceDetector:
                 self._speech += WINDOW
         if self._speech > self.max_speech:
             self._too_long = True
-        if self._silence >= max(self.min_silence, self._hold, self._short_hold if self.short else 0):
+        if self._silence >= max(self.min_silence, self._hold):
             return self._finish()
         # Speculation counts from the voice's end, not from the end of silero's decay and hysteresis: it may start
         # ~150 ms earlier; the final cut, which confirms it, still waits for the hysteresis.
@@ -179,7 +169,8 @@ class UtteranceDetector:
 
     def _cut(self, final: bool) -> Utterance:
         speech_ms = self._speech / self.per_ms
-        skipped = "too long" if self._too_long else ("too short" if self.short and not self._keep else None)
+        short = self._speech < self.min_speech and not self._keep
+        skipped = "too long" if self._too_long else ("too short" if short else None)
         audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
         keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
         end = self._pre_len + self._speech + self.pad
@@ -196,7 +187,7 @@ class UtteranceDetector:
         self._silence = self._speech = self._quiet = 0
         self._voiced = self._soft = False
         self._peak = 0.0
-        self._hold = self._short_hold = 0
+        self._hold = 0
         self._keep = False
         self._too_long = False
         return utterance

@@ -121,8 +121,7 @@ class VADHandler(BaseHandler):
                 self._listen_for_end(stream)
             if stream.tentative is not None and stream.tentative.confirmed:
                 utterance = utterance or _CONFIRMED_ELSEWHERE  # the TTS stopped waiting for us (no audio came)
-            elif stream.tentative is not None and self._turn_complete(stream.tentative) and not (
-                    stream.cutting_in and stream.detector.short and stream.detector.silence_ms < WORD_HOLD_MS):
+            elif stream.tentative is not None and self._turn_complete(stream.tentative):
                 utterance = utterance or _COMPLETE  # heard as finished: no need to wait for more silence
             if utterance is None:
                 continue
@@ -178,13 +177,11 @@ class VADHandler(BaseHandler):
             return False
         word = detector.speech_ms >= WORD_MS
         if detector.hearing_speech and detector.speech_ms >= getattr(self.config, "barge_in_min_ms", 300):
-            detector.hold_open(0)  # a question now: its end is decided as any other's...
-            # ...unless it stays a single word ("Sorry,", "Right.", "Stop!"): it waits WORD_HOLD_MS for more, while its
-            # transcript decides whether it is a turn at all. Heard whatever its length: skipped as under
-            # --min_speech_ms at the tentative cut, a "right" still became a turn at the final cut (Silero's decay
-            # had made it long enough) with no transcript checked first: 2 replies in 10 were cut that way.
+            detector.hold_open(0)  # a question now: its end is decided as any other's
+            # heard whatever its length: its transcript decides ("Stop!" cuts the reply, "Right." lets it play on).
+            # Skipped as under --min_speech_ms at the tentative cut, a cut-in could still become a turn at the final
+            # cut (a later sound joined it) with no transcript checked first: "right" cut 2 replies in 10 that way.
             detector.keep()
-            detector.hold_if_short(WORD_HOLD_MS)
             self._pause(stream, conversation, captured_at)
             conversation.expect_cut()
             stream.cutting_in = stream.in_utterance = True

@@ -238,29 +238,3 @@ def test_a_cut_in_shorter_than_min_speech_is_still_transcribed_so_its_words_deci
     conversation.resume_reply()
     assert feed(handler, conversation, silence_pcm(1.0)) == []
     assert not first.turn.cancelled and conversation.reply is first.turn
-
-
-def test_a_one_word_cut_in_waits_for_more_and_what_follows_joins_it():
-    # "Sorry, ... how far away is the moon?": the word is heard (a tentative turn for its transcript), but its turn
-    # waits a second of quiet; the user goes on, and the whole is one question
-    events = Recorder()
-    conversation = Conversation(events, barge_in=True)
-    flags = ["--barge_in_min_ms", "300", "--speculative_silence_ms", "150", "--min_silence_ms", "300"]
-    handler = vad(*flags, "--min_speech_ms", "500")
-    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
-    out = feed(handler, conversation, tone_pcm(0.4) + silence_pcm(0.6) + tone_pcm(1.0) + silence_pcm(0.8))
-    assert len(out) == 2 and out[0].turn.withdrawn and out[1].turn.confirmed  # (both cut tentatively first)
-    assert first.turn.interrupted and ("resumed", first.turn.id) not in events.calls
-    assert 2.35 < len(out[1].audio) / 16000 < 2.5  # the word, the pause, the rest, the pads
-
-
-def test_a_one_word_cut_in_that_is_not_a_backchannel_cuts_the_reply_after_a_second():
-    # "Stop!" alone: the reply is silent at once; the cut comes once a second of quiet says nothing more follows
-    conversation = Conversation(Recorder(), barge_in=True)
-    flags = ["--barge_in_min_ms", "300", "--speculative_silence_ms", "150", "--min_silence_ms", "300"]
-    handler = vad(*flags, "--min_speech_ms", "500")
-    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
-    (tentative,) = feed(handler, conversation, tone_pcm(0.4) + silence_pcm(0.6))
-    assert not first.turn.cancelled and conversation.paused is first.turn and not tentative.turn.settled
-    feed(handler, conversation, silence_pcm(0.6))
-    assert tentative.turn.confirmed and first.turn.interrupted
