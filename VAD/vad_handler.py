@@ -20,7 +20,7 @@ PAUSE_AFTER_MS = 32  # speech over a reply pauses it at its first window (a fals
 RESUME_AFTER_MS = 250  # a paused reply plays on after this much quiet that did not become a cut-in
 # A sound over the reply this long may be a word said before a pause ("Stop, ...", "Sorry, ..."): the reply stays
 # paused for WORD_HOLD_MS of quiet, and speech in that time joins it as one cut-in, the word included. (Resumed after
-# RESUME_AFTER_MS, the reply sounded again between the two, and the word was lost from the question: 3 cut-ins in 10 in
+# RESUME_AFTER_MS, the reply sounded again between the two and the word was lost from the question: 2 cut-ins in 10 in
 # the room benchmark.) Echo the canceller leaves and coughs are mostly shorter: 32-224 ms there.
 WORD_MS = 250
 WORD_HOLD_MS = 1000
