@@ -24,13 +24,20 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[^a-z'-]+", text.lower()) if w.strip("-'")]
 
 
-def is_backchannel(text: str, speech_s: float | None = None) -> bool:
-    """True for a transcript that is only backchannel words (or nothing: a cough, a breath), in English; with the
-    speech's duration, also for a murmur of at most MURMUR_WORDS words shorter than MURMUR_S that neither asks nor
-    holds a stop word."""
+def backchannel_kind(text: str, speech_s: float | None = None) -> str | None:
+    """"words" for a transcript that is only backchannel words (or nothing: a cough, a breath), in English; with the
+    speech's duration, "murmur" for one of at most MURMUR_WORDS words shorter than MURMUR_S that neither asks nor
+    holds a stop word (a garbled "mm-hmm", or a first word the recogniser could not make out); else None."""
     words = _words(text)
     parts = [p for w in words for p in ([w] if w in BACKCHANNEL_WORDS else w.split("-")) if p]
     if len(words) <= MAX_WORDS and all(p in BACKCHANNEL_WORDS for p in parts):
-        return True
-    return (speech_s is not None and speech_s < MURMUR_S and len(words) <= MURMUR_WORDS and "?" not in text
-            and not any(p.strip("'") in STOP_WORDS for p in parts))
+        return "words"
+    if (speech_s is not None and speech_s < MURMUR_S and len(words) <= MURMUR_WORDS and "?" not in text
+            and not any(p.strip("'") in STOP_WORDS for p in parts)):
+        return "murmur"
+    return None
+
+
+def is_backchannel(text: str, speech_s: float | None = None) -> bool:
+    """True for backchannel words or a murmur (see backchannel_kind)."""
+    return backchannel_kind(text, speech_s) is not None

@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 
-from STT.backchannel import is_backchannel
+from STT.backchannel import backchannel_kind
 from utils.console import print_user
 from utils.pipeline.base_handler import BaseHandler
 from utils.pipeline.messages import Conversation, SpeechSegment, Transcript
@@ -39,11 +39,16 @@ class STTHandler(BaseHandler):
             self.current_conversation = None
         conversation = segment.turn.conversation
         speech_s = None if segment.speech_ms is None else segment.speech_ms / 1000
-        if conversation.paused is not None and not segment.turn.settled and is_backchannel(text, speech_s):
-            # said over a reply that paused to hear it: not a turn; the reply plays on (VAD/vad_handler.py)
-            logger.info("heard %r over the reply: it plays on", text)
+        kind = backchannel_kind(text, speech_s) if conversation.paused is not None and not segment.turn.settled else None
+        if kind is not None:
+            # said over a reply that paused to hear it: not a turn; the reply plays on (VAD/vad_handler.py). A murmur
+            # may also be a first word Whisper could not make out ("Sorry," heard as "Far away."): the VAD lets the
+            # reply play on only if nothing follows it
+            logger.info("heard %r over the reply: %s", text, "it plays on" if kind == "words" else "a murmur")
+            segment.turn.murmur = kind == "murmur"
             segment.turn.withdraw()
-            conversation.resume_reply()
+            if kind == "words":
+                conversation.resume_reply()
             return  # (before the transcript mark: the VAD may confirm a turn once it is there)
         segment.turn.ends_sentence = ends_sentence(text) if self.punctuates else None
         segment.turn.mark("transcript")

@@ -42,12 +42,14 @@ class _Stream:
     in_utterance: bool = False  # speech_started was said for the current utterance
     cutting_in: bool = False  # this utterance was spoken over the reply and lasts: the reply is cut once it is a turn
     pause_lag_ms: float | None = None  # from the capture of the window that paused the reply to the pause (local mode)
+    murmured: bool = False  # this cut-in was heard as a murmur: a turn only if the user goes on (see process)
 
     def restart(self) -> None:
         self.detector.reset()
         self.pending = b""
         self.in_utterance = False
         self.cutting_in = False
+        self.murmured = False
         if self.tentative is not None:
             self.tentative.withdraw()  # (no-op once confirmed)
             self.tentative = None
@@ -92,12 +94,27 @@ class VADHandler(BaseHandler):
         samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         for start in range(0, len(samples), WINDOW):
             stream.samples_in += WINDOW
-            if stream.tentative is not None and stream.tentative.withdrawn:
+            if stream.tentative is not None and stream.tentative.withdrawn and stream.tentative.murmur:
+                # the STT heard a murmur: a backchannel, or a first word it could not make out ("Sorry, ..."). The
+                # reply stays paused and the utterance goes on: speech within WORD_HOLD_MS joins it (a new tentative
+                # turn, the word included); else the final cut lets the reply play on (below)
+                stream.tentative, stream.murmured = None, True
+                stream.detector.hold_open(WORD_HOLD_MS)
+            elif stream.tentative is not None and stream.tentative.withdrawn:
                 # only the STT withdraws a turn the VAD still holds: a backchannel, and the reply plays on. That
                 # utterance is over; what follows ("mm ... hmm") is heard afresh, a cut-in only if it lasts on its own
                 stream.restart()
                 replying = not conversation.should_listen.is_set()
             utterance = stream.detector.push(samples[start:start + WINDOW])
+            if (stream.murmured and stream.tentative is None and not stream.detector.hearing_speech
+                    and stream.detector.silence_ms >= WORD_HOLD_MS):
+                # a murmur and nothing after it: not a turn; the reply plays on
+                logger.info("conversation %d: a murmur over the reply and nothing after it: it plays on", conversation.id)
+                conversation.events.speech_stopped(self._audio_ms(stream) - stream.detector.silence_ms)
+                conversation.resume_reply()
+                stream.restart()
+                replying = not conversation.should_listen.is_set()
+                continue
             if replying:  # barge-in: the user may cut the reply short; nothing else is a turn yet
                 # when this window's last sample was captured: the frame's last is the last of `data`
                 captured_at = None if frame.captured_at is None else \
@@ -113,6 +130,8 @@ class VADHandler(BaseHandler):
                 conversation.events.speech_started(self._audio_ms(stream) - stream.detector.speech_ms)
             if stream.detector.hearing_speech:
                 stream.last_speech_at = time.monotonic()
+                if stream.murmured:  # the user goes on after a murmur: a question, whose end is decided as any other's
+                    stream.detector.hold_open(0)
                 if stream.tentative is not None:  # the user goes on: the speculative turn is void
                     logger.debug("turn %d withdrawn: the user went on speaking", stream.tentative.id)
                     stream.tentative.withdraw()

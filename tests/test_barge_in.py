@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from arguments_classes.parsing import parse_arguments
@@ -238,3 +239,59 @@ def test_a_cut_in_shorter_than_min_speech_is_still_transcribed_so_its_words_deci
     conversation.resume_reply()
     assert feed(handler, conversation, silence_pcm(1.0)) == []
     assert not first.turn.cancelled and conversation.reply is first.turn
+
+
+def test_a_murmured_first_word_holds_the_reply_and_what_follows_joins_it():
+    # "Sorry, ... how far away is the moon?": Whisper makes "Far away." of the word, a murmur. The reply stays paused,
+    # and the rest of the question, said within a second, joins the word in one turn
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    flags = ["--barge_in_min_ms", "300", "--speculative_silence_ms", "150", "--min_silence_ms", "300"]
+    handler = vad(*flags, "--min_speech_ms", "500")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    (word,) = feed(handler, conversation, tone_pcm(0.4) + silence_pcm(0.2))
+    word.turn.murmur = True  # what the STT does with "Far away."
+    word.turn.withdraw()
+    (merged,) = feed(handler, conversation, silence_pcm(0.4) + tone_pcm(1.0) + silence_pcm(0.8))
+    assert merged.turn.confirmed and first.turn.interrupted and ("resumed", first.turn.id) not in events.calls
+    assert 2.35 < len(merged.audio) / 16000 < 2.5  # the word, the pause, the rest, the pads: nothing lost
+
+
+def test_a_murmur_with_nothing_after_it_lets_the_reply_play_on_a_second_later():
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    flags = ["--barge_in_min_ms", "300", "--speculative_silence_ms", "150", "--min_silence_ms", "300"]
+    handler = vad(*flags, "--min_speech_ms", "500")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    (murmur,) = feed(handler, conversation, tone_pcm(0.4) + silence_pcm(0.2))
+    murmur.turn.murmur = True  # "And damn them." for a hummed "mm-hmm"
+    murmur.turn.withdraw()
+    assert feed(handler, conversation, silence_pcm(0.6)) == [] and conversation.paused is first.turn
+    assert feed(handler, conversation, silence_pcm(0.4)) == []
+    assert conversation.paused is None and ("resumed", first.turn.id) in events.calls
+    assert not first.turn.cancelled and conversation.reply is first.turn
+
+
+@pytest.mark.parametrize(("text", "murmur", "resumed"), [("Yeah.", False, True), ("Far away.", True, False)])
+def test_the_stt_lets_the_reply_play_on_at_once_on_backchannel_words_and_leaves_a_murmur_to_the_vad(
+    text, murmur, resumed
+):
+    from STT.base import STTHandler
+
+    class Scripted(STTHandler):
+        def setup(self):
+            pass
+
+        def recognize(self, audio):
+            return text, "en"
+
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    reply = Turn(conversation, speech_end=0.0)
+    conversation.reply_started(reply)
+    conversation.pause_reply()
+    said = Turn(conversation, speech_end=0.0, tentative=True)
+    stt = Scripted(threading.Event(), None, None)
+    assert list(stt.process(SpeechSegment(np.zeros(8000, np.float32), said, 500.0))) == []
+    assert said.withdrawn and said.murmur is murmur
+    assert (conversation.paused is None) is resumed and (("resumed", reply.id) in events.calls) is resumed

@@ -77,6 +77,7 @@ class Turn:
     # The reply's first piece for the voice and how many pieces the model wrote for it, for the metrics.
     first_phrase: str | None = None
     first_phrase_pieces: int | None = None
+    murmur: bool = False  # withdrawn by the STT as a murmur over a reply (STT/base.py): the VAD waits for more
 
     def __post_init__(self) -> None:
         self._settled = threading.Event()
