@@ -97,7 +97,7 @@ class VADHandler(BaseHandler):
             if stream.tentative is not None and stream.tentative.withdrawn and stream.tentative.murmur:
                 # the STT heard a murmur: a backchannel, or a first word it could not make out ("Sorry, ..."). The
                 # reply stays paused and the utterance goes on: speech within WORD_HOLD_MS joins it (a new tentative
-                # turn, the word included); else the final cut lets the reply play on (below)
+                # turn, the word included); else, after WORD_HOLD_MS of quiet, the reply plays on (just below)
                 stream.tentative, stream.murmured = None, True
                 stream.detector.hold_open(WORD_HOLD_MS)
             elif stream.tentative is not None and stream.tentative.withdrawn:
