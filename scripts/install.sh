@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 PY=${PYTHON:-python3}
-steps=$((3 + 3 * dev))
+steps=$((4 + 3 * dev))
 step=0
 started=$SECONDS
 
@@ -36,8 +36,10 @@ else
 fi
 
 # llama-cpp-python compiles llama.cpp from source, and pip prints nothing while it does: install it on its own
-# first, so that the wait is announced. pip caches the wheel: a second install takes seconds.
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+# first, so that the wait is announced. pip caches the wheel: a second install takes seconds. It is built for any
+# CPU with AVX2 (GGML_NATIVE=OFF), not for this one: built natively on a Xeon with AMX and AVX-512 it crashed in its
+# first decode (a protection fault in libggml-cpu), and a cached native wheel would be reused on another CPU.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}"
 llama=$(grep -E '^llama-cpp-python' requirements.txt)
 if $PY -c 'import llama_cpp' 2>/dev/null; then
   begin "llama-cpp-python: already installed ($llama)"
@@ -52,6 +54,21 @@ begin "Python packages for the default stack into $($PY -c 'import sys; print(sy
   "the hibari voice, Silero VAD, Smart Turn"
 $PY -m pip install -q -r requirements.txt
 $PY -m pip install -q --no-deps -r requirements-nodeps.txt
+done_step
+
+# An earlier install may have left a llama.cpp built for another CPU (or natively, see above): it crashes in its
+# first decode, which start-up would only show as a segmentation fault. Checked on the bundled model; rebuilt once.
+llama_runs() { $PY scripts/check_llama_cpp.py >/dev/null 2>&1; }
+begin "checking that llama.cpp runs on this CPU (a few tokens from the bundled model)"
+if ! llama_runs; then
+  echo "    it crashed: rebuilding llama.cpp with CMAKE_ARGS=$CMAKE_ARGS (several minutes)"
+  $PY -m pip cache remove 'llama_cpp_python*' >/dev/null 2>&1 || true
+  $PY -m pip install -q --force-reinstall --no-deps "$llama"
+  if ! llama_runs; then
+    echo "error: llama.cpp still crashes on this CPU: see $PY scripts/check_llama_cpp.py" >&2
+    exit 1
+  fi
+fi
 done_step
 
 if [ $dev -eq 1 ]; then
