@@ -3,6 +3,7 @@ both). A build for another CPU crashes here, in the first decode, with a segment
 
     python3 scripts/check_llama_cpp.py
 """
+
 from __future__ import annotations
 
 import sys
