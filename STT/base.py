@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,8 +15,17 @@ from VAD.end_of_turn import ends_sentence
 logger = logging.getLogger(__name__)
 
 
+class Recognition(NamedTuple):
+    text: str
+    language: str | None
+    # the recogniser's own probability that the text ends a sentence where it stops (Whisper on its short window:
+    # STT/faster_whisper_window.py); None where it cannot say. The end-of-turn logic weighs it
+    sentence_end_probability: float | None = None
+
+
 class STTHandler(BaseHandler):
-    """Subclasses write `setup` and `recognize(audio) -> (text, language)`."""
+    """Subclasses write `setup` and `recognize(audio) -> (text, language)`, or `recognize_scored(audio) -> Recognition`
+    when they can say more."""
 
     # Whether transcripts end with a full stop only where the speaker finished a sentence (the Whisper family
     # does): then a transcript without one tells the end-of-turn logic that the user has not finished.
@@ -24,6 +34,9 @@ class STTHandler(BaseHandler):
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
         raise NotImplementedError
+
+    def recognize_scored(self, audio: np.ndarray) -> Recognition:
+        return Recognition(*self.recognize(audio))
 
     def conversation_state(self, key: str, create):
         """State a backend keeps per conversation (the last language heard...); outside a turn (the warm-up), a
@@ -34,7 +47,7 @@ class STTHandler(BaseHandler):
     def process(self, segment: SpeechSegment):
         self.current_conversation = segment.turn.conversation
         try:
-            text, language = self.recognize(segment.audio)
+            text, language, sentence_end_probability = self.recognize_scored(segment.audio)
         finally:
             self.current_conversation = None
         conversation = segment.turn.conversation
@@ -51,6 +64,7 @@ class STTHandler(BaseHandler):
                 conversation.resume_reply()
             return  # (before the transcript mark: the VAD may confirm a turn once it is there)
         segment.turn.ends_sentence = ends_sentence(text) if self.punctuates else None
+        segment.turn.sentence_end_probability = sentence_end_probability
         segment.turn.mark("transcript")
         if not text:
             logger.info("heard nothing intelligible; listening again")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 from faster_whisper import WhisperModel
 
-from STT.base import STTHandler
+from STT.base import Recognition, STTHandler
 from STT.faster_whisper_window import ShortWindowTranscriber
 from utils.audio import SAMPLE_RATE
 from utils.bundled import package_file
@@ -53,11 +53,16 @@ class FasterWhisperSTTHandler(STTHandler):
         self.recognize(np.zeros(SAMPLE_RATE, dtype=np.float32))
 
     def recognize(self, audio: np.ndarray) -> tuple[str, str | None]:
+        text, language, _ = self.recognize_scored(audio)
+        return text, language
+
+    def recognize_scored(self, audio: np.ndarray) -> Recognition:
         if self.short_window is not None and self.short_window.fits(audio):
-            return self.short_window(audio, **self.config.gen_kwargs), self.language
+            text, sentence_end_probability = self.short_window(audio, **self.config.gen_kwargs)
+            return Recognition(text, self.language, sentence_end_probability)
         segments, info = self.model.transcribe(
             audio, language=self.language, vad_filter=False, condition_on_previous_text=False,
             without_timestamps=True, **self.config.gen_kwargs,
         )
         text = "".join(segment.text for segment in segments).strip()
-        return text, info.language
+        return Recognition(text, info.language)

@@ -59,7 +59,11 @@ def main() -> int:
                                        condition_on_previous_text=False, vad_filter=False)
         return "".join(s.text for s in segments).strip()
 
-    ways = [("30 s (faster-whisper)", full)] + [(f"{pad:g} s pad", ShortWindowTranscriber(model, "en", pad)) for pad in args.pads]
+    def short(pad):
+        window = ShortWindowTranscriber(model, "en", pad)
+        return lambda audio: window(audio).text
+
+    ways = [("30 s (faster-whisper)", full)] + [(f"{pad:g} s pad", short(pad)) for pad in args.pads]
     print(f"{len(data)} utterances (espeak-ng and hibari)\n\n| window | word error rate | mean time |\n|---|---|---|")
     for name, transcribe in ways:
         transcribe(data[0][1])  # warm-up

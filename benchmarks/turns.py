@@ -3,11 +3,14 @@
 
     python benchmarks/turns.py                         # both parts below, on turn_questions.txt
     python benchmarks/turns.py --part classify         # the end-of-turn candidates alone, offline
+    python benchmarks/turns.py --questions_file benchmarks/turn_questions_heldout.txt   # questions no threshold saw
     python benchmarks/turns.py --part pipeline --voice espeak -- --speculative_silence_ms 100   # flags after -- go to the server
 
-The questions (turn_questions.txt, none of them in questions.txt, on which the thresholds were chosen) are
-said whole ("complete") and with a pause of 0.5-1.2 s where the '|' is ("paused": the whole sentence is
-synthesised and cut between two words, so its first part sounds like a sentence that goes on).
+The questions (turn_questions.txt, none of them in questions.txt, on which Smart Turn's threshold was chosen;
+Whisper's sentence-end threshold was chosen on both lists, so --questions_file turn_questions_heldout.txt asks
+questions neither threshold saw) are said whole ("complete") and with a pause of 0.5-1.2 s where the '|' is
+("paused": the whole sentence is synthesised and cut between two words, so its first part sounds like a sentence
+that goes on).
 
 classify: each candidate judges the first part of every paused question (should be: not finished) and every
 complete question (should be: finished), as the server would at the speculative silence: Smart Turn v3.2 on
@@ -105,14 +108,16 @@ class Candidates:
         self.llm = Llama(model_path=bundled_model_path(), n_threads=2, n_ctx=512, verbose=False, logits_all=True)
         self.end_token = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]
         self.threshold = config.vad.end_of_turn_threshold
+        self.text_threshold = config.vad.end_of_turn_text_threshold
 
     def judge(self, audio: np.ndarray) -> dict:
         from VAD.end_of_turn import ends_sentence
 
         samples = np.concatenate([audio, np.zeros(int(VAD_PAD_S * RATE), "<i2")]).astype(np.float32) / 32768
-        text, _ = self.stt.recognize(samples)
+        text, _, sentence_end = self.stt.recognize_scored(samples)
         return {"transcript": text, "smart_turn": self.smart_turn.probability(samples),
-                "llm_end": self.end_probability(text), "ends_sentence": ends_sentence(text)}
+                "llm_end": self.end_probability(text), "ends_sentence": ends_sentence(text),
+                "sentence_end": sentence_end or 0.0}
 
     def end_probability(self, text: str) -> float:
         """P(<|im_end|>) right after the user's words: the language model's view of whether they are done."""
@@ -126,12 +131,14 @@ class Candidates:
 LLM_END_THRESHOLD = 0.01  # below: the language model expects more words (chosen on questions.txt)
 
 
-def decisions(judged: dict, threshold: float) -> dict[str, bool]:
+def decisions(judged: dict, threshold: float, text_threshold: float) -> dict[str, bool]:
     """Each candidate's verdict: True = the turn is finished."""
     audio = judged["smart_turn"] >= threshold
+    sure = judged["ends_sentence"] and judged["sentence_end"] >= text_threshold
     return {"smart turn": audio, "language model": judged["llm_end"] >= LLM_END_THRESHOLD,
             "punctuation": judged["ends_sentence"], "smart turn + punctuation": audio and judged["ends_sentence"],
-            "smart turn + language model": audio and judged["llm_end"] >= LLM_END_THRESHOLD}
+            "smart turn + language model": audio and judged["llm_end"] >= LLM_END_THRESHOLD,
+            "Whisper sure of its sentence end": sure, "smart turn + Whisper sure of its sentence end": audio and sure}
 
 
 def classify(questions: list[Question], voices: list[str]) -> dict:
@@ -144,12 +151,14 @@ def classify(questions: list[Question], voices: list[str]) -> dict:
             for kind, audio in (("complete", whole), ("unfinished", head)):
                 judged = candidates.judge(audio)
                 rows.append({"voice": voice, "kind": kind, "question": q.text, **judged})
-                logger.info("%s %s %r: smart turn %.2f, LM end %.3f, heard %r", voice, kind, q.text,
-                            judged["smart_turn"], judged["llm_end"], judged["transcript"])
+                logger.info("%s %s %r: smart turn %.2f, LM end %.3f, Whisper's sentence end %.3f, heard %r", voice,
+                            kind, q.text, judged["smart_turn"], judged["llm_end"], judged["sentence_end"],
+                            judged["transcript"])
     table = {}
     for voice in voices:
-        for name in decisions(rows[0], candidates.threshold):
-            verdicts = {kind: [decisions(r, candidates.threshold)[name] for r in rows if r["voice"] == voice and r["kind"] == kind]
+        thresholds = candidates.threshold, candidates.text_threshold
+        for name in decisions(rows[0], *thresholds):
+            verdicts = {kind: [decisions(r, *thresholds)[name] for r in rows if r["voice"] == voice and r["kind"] == kind]
                         for kind in ("complete", "unfinished")}
             table[(voice, name)] = (sum(verdicts["complete"]), len(verdicts["complete"]),
                                     sum(not v for v in verdicts["unfinished"]), len(verdicts["unfinished"]))
@@ -246,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the voice that asks (classify: both by default)")
     parser.add_argument("--modes", default=",".join(END_OF_TURN_MODES), help="--end_of_turn values to run the server with")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--questions_file", type=Path, default=QUESTIONS_FILE,
+                        help="'head | tail' lines (turn_questions_heldout.txt: questions no threshold was chosen on)")
     parser.add_argument("--json", help="write every measurement here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    questions = load_questions()[:args.questions]
+    questions = load_questions(args.questions_file)[:args.questions]
     out = {}
     if args.part in ("classify", "both"):
         voices = ["hibari", "espeak"] if args.voice == "both" or "--voice" not in argv else [args.voice]

@@ -30,7 +30,7 @@ class Run:
     """Feeds a VAD handler window by window and plays the STT: each speculative segment gets a transcript."""
 
     def __init__(self, model: FakeTurnEnd | None, transcript: str = "What is the capital of France?", flags=(),
-                 transcribe: bool = True) -> None:
+                 transcribe: bool = True, sentence_end_probability: float | None = None) -> None:
         config = parse_arguments(["--speculative_silence_ms", "150", "--min_silence_ms", "300",
                                   "--max_turn_silence_ms", "1200", *flags]).vad
         kwargs = {"config": config, "model": ScriptedVADModel()}
@@ -39,6 +39,7 @@ class Run:
         self.handler = VADHandler(threading.Event(), queue.Queue(), queue.Queue(), setup_kwargs=kwargs)
         self.conversation = Conversation()
         self.transcript = transcript
+        self.sentence_end_probability = sentence_end_probability  # how sure the recogniser is of the ending
         self.transcribe = transcribe  # False: the test marks the transcripts itself (a slow STT)
         self.segments: list[SpeechSegment] = []
         self.ms = 0.0  # audio fed so far
@@ -53,6 +54,7 @@ class Run:
 
     def transcribed(self, turn, prompt_read: bool = True) -> None:
         turn.ends_sentence = ends_sentence(self.transcript)  # what the STT does
+        turn.sentence_end_probability = self.sentence_end_probability
         turn.mark("transcript")
         if prompt_read:  # what the language model does next
             turn.mark("prompt_read")
@@ -125,6 +127,24 @@ def test_a_transcript_without_a_sentence_end_waits_even_when_the_voice_sounds_do
     assert waited is not None and waited >= 1200
 
 
+def test_a_sentence_end_the_recogniser_is_unsure_of_waits_even_when_the_voice_sounds_done():
+    """Whisper closes "Can you tell me" with a "?" when the user pauses there, but less surely than a finished
+    question: below --end_of_turn_text_threshold the turn waits as an unfinished one."""
+    unsure = Run(FakeTurnEnd(0.99), transcript="Can you tell me?", sentence_end_probability=0.74)
+    unsure.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = unsure.feed_until_confirmed(3.0)
+    assert waited is not None and waited >= 1200 and unsure.segments[-1].turn.end_decision == "waited"
+    sure = Run(FakeTurnEnd(0.99), transcript="Can you tell me how a rainbow forms?", sentence_end_probability=0.97)
+    sure.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = sure.feed_until_confirmed(3.0)
+    assert waited is not None and waited < 300 and sure.segments[-1].turn.end_decision == "complete"
+    off = Run(FakeTurnEnd(0.99), transcript="Can you tell me?", sentence_end_probability=0.74,
+              flags=["--end_of_turn_text_threshold", "0"])
+    off.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    waited = off.feed_until_confirmed(3.0)
+    assert waited is not None and waited < 300
+
+
 def test_speech_after_the_pause_withdraws_the_turn_and_the_utterance_grows():
     model = FakeTurnEnd(0.1)
     run = Run(model)
@@ -175,3 +195,21 @@ def test_the_real_model_hears_a_finished_question_and_an_unfinished_one():
     quiet = np.flatnonzero(np.convolve(np.abs(cut) < 0.01, np.ones(8000), "valid") == 8000)[0]
     assert model.probability(np.concatenate([whole, tail])) > 0.5
     assert model.probability(np.concatenate([cut[:quiet], tail])) < 0.5
+
+
+def test_real_whisper_is_sure_of_a_finished_question_and_unsure_of_one_cut_by_a_pause():
+    """tiny.en on its short window, hibari's voice: the whole question, then its first words cut from the same
+    sentence. Whisper ends both with a question mark; how sure it is of that mark tells them apart."""
+    from tests.speech import hibari, paused
+
+    config = parse_arguments([])
+    stt = config.stt[0].load_handler()(None, None, None, setup_kwargs={"config": config.stt[1]})
+    threshold = config.vad.end_of_turn_text_threshold
+    tail = np.zeros(3200, np.float32)
+    whole = hibari("Can you tell me how a rainbow forms?").astype(np.float32) / 32768
+    cut = paused("Can you tell me | how a rainbow forms?", 1.0).astype(np.float32) / 32768
+    quiet = np.flatnonzero(np.convolve(np.abs(cut) < 0.01, np.ones(8000), "valid") == 8000)[0]
+    finished = stt.recognize_scored(np.concatenate([whole, tail]))
+    unfinished = stt.recognize_scored(np.concatenate([cut[:quiet], tail]))
+    assert "rainbow" in finished.text.lower() and "rainbow" not in unfinished.text.lower()
+    assert finished.sentence_end_probability >= threshold > unfinished.sentence_end_probability

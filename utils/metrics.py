@@ -42,7 +42,9 @@ class TurnMetrics:
                        for name in STAGES if name in turn.marks})
         if turn.end_decision is not None:  # how the end of the turn was decided
             record.update(end_decision=turn.end_decision, end_silence_ms=round(turn.end_silence_ms or 0, 1),
-                          end_probability=None if turn.end_probability is None else round(turn.end_probability, 3))
+                          end_probability=None if turn.end_probability is None else round(turn.end_probability, 3),
+                          sentence_end_probability=None if turn.sentence_end_probability is None
+                          else round(turn.sentence_end_probability, 3))
         if turn.first_phrase is not None:
             record.update(first_phrase=turn.first_phrase, first_phrase_pieces=turn.first_phrase_pieces)
         with self._lock, open(self.metrics_file, "a", encoding="utf-8") as f:

@@ -69,9 +69,11 @@ class Turn:
     id: int = field(default_factory=lambda: next(_turn_ids))
     marks: dict[str, float] = field(default_factory=dict)
     # End of turn, for a tentative turn: what the audio model heard (P complete), whether the transcript ends a
-    # sentence (None: not known yet, or the recogniser does not punctuate), and the decision, for the metrics.
+    # sentence (None: not known yet, or the recogniser does not punctuate) and how sure the recogniser was of that
+    # ending (None: it cannot say), and the decision, for the metrics.
     end_probability: float | None = None
     ends_sentence: bool | None = None
+    sentence_end_probability: float | None = None
     end_decision: str | None = None
     end_silence_ms: float | None = None
     # The reply's first piece for the voice and how many pieces the model wrote for it, for the metrics.
