@@ -36,10 +36,25 @@ else
 fi
 
 # llama-cpp-python compiles llama.cpp from source, and pip prints nothing while it does: install it on its own
-# first, so that the wait is announced. pip caches the wheel: a second install takes seconds. It is built for any
-# CPU with AVX2 (GGML_NATIVE=OFF), not for this one: built natively on a Xeon with AMX and AVX-512 it crashed in its
-# first decode (a protection fault in libggml-cpu), and a cached native wheel would be reused on another CPU.
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}"
+# first, so that the wait is announced. pip caches the wheel: a second install takes seconds.
+# On x86 it is built for AVX2, plus AVX-512 where this CPU has it, not natively: built natively on a Xeon with AMX
+# it crashed in its first decode (a protection fault in libggml-cpu's AMX kernels). AVX-512 read a prompt ~18%
+# faster there than AVX2 alone.
+llama_cpu_flags() {
+  [ "$(uname -m)" = "x86_64" ] || return 0
+  local cpu flags="-DGGML_NATIVE=OFF"
+  cpu=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  has() { [[ "$cpu" == *" $1 "* ]]; }
+  if has avx512f && has avx512bw && has avx512vl && has avx512dq && has avx512cd; then
+    flags="$flags -DGGML_AVX512=ON"
+    if has avx512vbmi; then flags="$flags -DGGML_AVX512_VBMI=ON"; fi
+    if has avx512_vnni; then flags="$flags -DGGML_AVX512_VNNI=ON"; fi
+    if has avx512_bf16; then flags="$flags -DGGML_AVX512_BF16=ON"; fi
+  fi
+  if has avx_vnni; then flags="$flags -DGGML_AVX_VNNI=ON"; fi
+  echo "$flags"
+}
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF $(llama_cpu_flags)}"
 llama=$(grep -E '^llama-cpp-python' requirements.txt)
 if $PY -c 'import llama_cpp' 2>/dev/null; then
   begin "llama-cpp-python: already installed ($llama)"
