@@ -4,9 +4,11 @@ Whisper pads every input to 30 s, and the encoder's cost grows with the frames i
 that padding is most of the transcription time. An utterance padded with a few seconds of silence
 instead reads as well (benchmarks/stt_window.py measures both) at a third of the cost.
 
-It also says how sure Whisper was that the transcript ends a sentence where it stops: the probability its last
-token had of being a full stop, question or exclamation mark. A question cut mid-sentence by a pause often still
-gets its "?" ("Can you tell me?"), but with less certainty than a finished one (benchmarks/turns.py).
+It also says how sure Whisper was that the transcript ends where it stops: at the step that wrote its last token,
+the probability of a full stop, question or exclamation mark or of the end of the text (not of more words, nor of
+an ellipsis). A question cut mid-sentence by a pause often still gets its "?" ("Can you tell me?"), but with less
+certainty than a finished one (benchmarks/turns.py). The end of the text counts too: Whisper writes some whole
+questions as lower-case statements ("who invented the telephone.") and puts part of the weight there.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class ShortWindowTranscriber:
         self.pad_samples = int(pad_s * SAMPLE_RATE)
         self.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
         self.prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
-        self.sentence_end_ids = sentence_end_tokens(model.hf_tokenizer, self.tokenizer.eot)
+        self.sentence_end_ids = np.append(sentence_end_tokens(model.hf_tokenizer, self.tokenizer.eot), self.tokenizer.eot)
 
     def fits(self, audio: np.ndarray) -> bool:
         return len(audio) + self.pad_samples < 30 * SAMPLE_RATE
@@ -57,8 +59,8 @@ class ShortWindowTranscriber:
         return WindowTranscript(text, self._sentence_end_probability(result, len(ids)) if text else None)
 
     def _sentence_end_probability(self, result, n_tokens: int) -> float | None:
-        """P(a sentence end) at the step that wrote the transcript's last token (beam search: the best
-        hypothesis's steps)."""
+        """P(a sentence end or the end of the text) at the step that wrote the transcript's last token (beam
+        search: the best hypothesis's steps)."""
         steps = result.logits[0] if result.logits else []
         if not 0 < n_tokens <= len(steps):
             return None

@@ -44,11 +44,12 @@ class VADHandlerArguments:
                           "were heard as finished (benchmarks/turns.py)."},
     )
     end_of_turn_text_threshold: Fraction = field(
-        default=0.92,
-        metadata={"help": "With --end_of_turn smart-turn: how sure Whisper must be that its transcript ends a sentence "
-                          "(the probability of its last '?', '.' or '!') for the turn to end at once; below, it waits as "
-                          "an unfinished one. Whisper closes many questions cut by a pause with a '?' ('Can you tell me?'), "
-                          "less surely (chosen on benchmarks/turns.py's questions). 0 counts every sentence end."},
+        default=0.9,
+        metadata={"help": "With --end_of_turn smart-turn: how sure Whisper must be that its transcript ends where it "
+                          "stops (the probability of its last '?', '.' or '!', or of the text's end, against more words) "
+                          "for the turn to end at once; below, it waits as an unfinished one. Whisper closes many "
+                          "questions cut by a pause with a '?' ('Can you tell me?'), less surely (chosen on "
+                          "benchmarks/turns.py's questions). 0 counts every sentence end."},
     )
     max_turn_silence_ms: Annotated[int, Range(0, 2500)] = field(
         default=1200,
