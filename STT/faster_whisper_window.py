@@ -39,7 +39,8 @@ class ShortWindowTranscriber:
         self.pad_samples = int(pad_s * SAMPLE_RATE)
         self.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
         self.prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
-        self.sentence_end_ids = np.append(sentence_end_tokens(model.hf_tokenizer, self.tokenizer.eot), self.tokenizer.eot)
+        # where the text may stop: a sentence-end mark, or the end of the text
+        self.stop_ids = np.append(sentence_end_tokens(model.hf_tokenizer, self.tokenizer.eot), self.tokenizer.eot)
 
     def fits(self, audio: np.ndarray) -> bool:
         return len(audio) + self.pad_samples < 30 * SAMPLE_RATE
@@ -65,7 +66,7 @@ class ShortWindowTranscriber:
         if not 0 < n_tokens <= len(steps):
             return None
         scores = np.asarray(steps[n_tokens - 1], dtype=np.float64).ravel()
-        return float(np.exp(np.logaddexp.reduce(scores[self.sentence_end_ids]) - np.logaddexp.reduce(scores)))
+        return float(np.exp(np.logaddexp.reduce(scores[self.stop_ids]) - np.logaddexp.reduce(scores)))
 
 
 def sentence_end_tokens(hf_tokenizer, eot: int) -> np.ndarray:

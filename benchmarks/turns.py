@@ -3,12 +3,12 @@
 
     python benchmarks/turns.py                         # both parts below, on turn_questions.txt
     python benchmarks/turns.py --part classify         # the end-of-turn candidates alone, offline
-    python benchmarks/turns.py --questions_file benchmarks/turn_questions_heldout.txt   # questions no threshold saw
+    python benchmarks/turns.py --questions_file benchmarks/turn_questions_heldout.txt   # 24 more questions
     python benchmarks/turns.py --part pipeline --voice espeak -- --speculative_silence_ms 100   # flags after -- go to the server
 
 The questions (turn_questions.txt, none of them in questions.txt, on which Smart Turn's threshold was chosen;
-Whisper's sentence-end threshold was chosen on both lists, so --questions_file turn_questions_heldout.txt asks
-questions neither threshold saw) are said whole ("complete") and with a pause of 0.5-1.2 s where the '|' is
+Whisper's sentence-end threshold on both lists; --questions_file turn_questions_heldout.txt asks 24 more, which
+only the choice to count the text's end in Whisper's sureness looked at) are said whole ("complete") and with a pause of 0.5-1.2 s where the '|' is
 ("paused": the whole sentence is synthesised and cut between two words, so its first part sounds like a sentence
 that goes on).
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(END_OF_TURN_MODES), help="--end_of_turn values to run the server with")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--questions_file", type=Path, default=QUESTIONS_FILE,
-                        help="'head | tail' lines (turn_questions_heldout.txt: questions no threshold was chosen on)")
+                        help="'head | tail' lines (turn_questions_heldout.txt: 24 more questions)")
     parser.add_argument("--json", help="write every measurement here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
