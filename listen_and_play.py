@@ -29,6 +29,7 @@ from utils.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
 logger = logging.getLogger("listen_and_play")
 
 VOICE_WINDOW = SAMPLE_RATE * 30 // 1000  # samples in the 30 ms windows voiced_end() measures
+FULL_DUPLEX_BLOCKSIZE = 256  # samples per device block with --full_duplex (16 ms), as local mode's default
 
 
 class ClientError(Exception):
@@ -111,6 +112,33 @@ def receive(sock: socket.socket, on_data, stop: threading.Event) -> None:
         pass
     finally:
         stop.set()
+
+
+def obey_server(sock: socket.socket, speaker: SpeakerBuffer, stop: threading.Event, notices: list[str]) -> None:
+    """Full duplex: read the server's frames on the audio connection (connections/handshake.py). HOLD, RELEASE and
+    FLUSH go to the speaker as they come (the reply's sound stops the moment the user may be cutting in); a close
+    notice's reason is put in `notices`. Ends with the connection, or once `stop` is set and nothing more comes."""
+    reader = handshake.MessageReader()
+    actions = {handshake.HOLD: speaker.hold, handshake.RELEASE: speaker.release, handshake.FLUSH: speaker.flush}
+    try:
+        while True:
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                if stop.is_set():
+                    return
+                continue
+            if not data:
+                return
+            for kind, value in reader.feed(data):
+                if kind == "control" and value in actions:
+                    actions[value]()
+                elif kind == "notice":
+                    notices.append(str(value))
+                else:
+                    logger.warning("the server sent a frame this client does not know (%s %s)", kind, value)
+    except OSError:
+        pass
 
 
 def load_wav(path: str) -> np.ndarray:
@@ -219,7 +247,7 @@ def _say(sock, reply: Reply, stop: threading.Event, audio: np.ndarray, chunk_byt
 
 
 def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=1024, tail_s=0.3,
-                      full_duplex: bool = False) -> None:
+                      full_duplex: bool = False, latency: str = "low") -> None:
     try:
         import sounddevice as sd
     except OSError as e:  # the PortAudio library itself is missing
@@ -240,6 +268,8 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
     stop = threading.Event()
     to_send: queue.Queue[tuple[float, bytes]] = queue.Queue(maxsize=500)
     blocksize = chunk_bytes // BYTES_PER_SAMPLE
+    if canceller is not None:  # as local mode: smaller blocks hear the user and stop a reply sooner
+        blocksize = min(blocksize, FULL_DUPLEX_BLOCKSIZE)
     # The server's own speaker buffer and half-duplex gate (--mode local): the microphone stays closed while the
     # reply waits for the speaker and until tail_s after its last sample was heard. Full duplex: the microphone is
     # always open, the reply's echo taken out of it (connections/full_duplex.py).
@@ -259,15 +289,20 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
         speaker.fill(outdata, time.monotonic(), dac_delay(time_info, speaker_stream.latency))
 
     receiver = threading.Thread(target=receive, args=(recv_sock, speaker.push, stop), daemon=True)
+    notices: list[str] = []
+    controls = threading.Thread(target=obey_server, args=(send_sock, speaker, stop, notices), daemon=True) \
+        if canceller is not None else None
     try:
         speaker_stream = sd.RawOutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
-                                            callback=on_output)
+                                            latency=latency, callback=on_output)
         mic_stream = sd.RawInputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
-                                       callback=on_input)
+                                       latency=latency, callback=on_input)
         if canceller is not None:
             clean = CleanMicrophone(canceller, reference, mic_stream.latency, speaker_stream.latency)
         with mic_stream, speaker_stream:
             receiver.start()
+            if controls is not None:
+                controls.start()
             print("Listening. Speak; Ctrl-C to quit." + (" Talk over a reply to interrupt it." if clean else ""),
                   file=sys.stderr)
             while not stop.is_set():
@@ -276,7 +311,12 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
                 except queue.Empty:
                     continue
                 send_sock.sendall(clean.process(pcm, captured_at) if clean is not None else pcm)
-        because = why_closed(send_sock)
+        if controls is not None:
+            stop.set()
+            controls.join(1.0)  # it reads the close notice, if the server sent one
+            because = notices[-1] if notices else None
+        else:
+            because = why_closed(send_sock)
     except sd.PortAudioError as e:
         raise ClientError(f"audio device problem: {e}; see python -m sounddevice for the devices") from None
     except OSError as e:
@@ -301,6 +341,9 @@ def parse_args(argv):
     p.add_argument("--full_duplex", action="store_true",
                    help="keep the microphone open during replies, their echo cancelled (WebRTC AEC3: pip install "
                         "livekit), so you can interrupt one by talking over it")
+    p.add_argument("--latency", choices=("low", "high"), default="low",
+                   help="PortAudio latency of the microphone and speaker: 'low' (a reply you talk over stops sooner) "
+                        "or 'high' (more buffering, for a device that crackles at low)")
     p.add_argument("--input_file", help="a WAV file to say instead of the microphone (any rate; mono mix)")
     p.add_argument("--output_file", help="with --input_file: write the reply here as a 16 kHz WAV")
     p.add_argument("--timeout_s", type=float, default=60.0, help="with --input_file: give up after this long")
@@ -326,7 +369,7 @@ def main(argv=None) -> int:
         if args.input_file:
             return talk_with_files(args)
         talk_with_devices(args.host, args.send_port, args.recv_port, args.list_play_chunk_size,
-                          full_duplex=args.full_duplex)
+                          full_duplex=args.full_duplex, latency=args.latency)
         return 0
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)

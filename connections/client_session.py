@@ -43,6 +43,8 @@ class ClientSession(ConversationEvents):
         self._barge_in_allowed = barge_in
         self._held = threading.Event()  # the user may be cutting in: send nothing until released
         self._timeline: tuple[Turn, ReplyTimeline] | None = None  # the reply being sent: what it says, and when
+        self._sending_text = ""  # the text of the block being sent
+        self._heard_most: tuple[Turn | None, str] = (None, "")  # the most heard() has said of the reply being sent
         self.peer = peer
         self.host = peer.rsplit(":", 1)[0]
         self.created = time.monotonic()
@@ -50,6 +52,8 @@ class ClientSession(ConversationEvents):
         self.nonce = handshake.new_nonce()  # the client proves its reply connection with it
         self._last_audio = self.created  # when it last streamed audio at a useful rate
         self._reply_played_until = 0.0  # when the reply audio sent so far has played out at the client
+        self._hold_started: float | None = None  # the client holds the reply's sound since then (a HOLD frame)
+        self._play_lock = threading.Lock()  # the writer and the VAD's barge-in events both move the two above
         self._recv_conn = conn
         self._send_conn: socket.socket | None = None
         self._input_queue = input_queue
@@ -183,8 +187,10 @@ class ClientSession(ConversationEvents):
                     continue  # cut short by the user: the rest of it is not sent
                 if self._timeline is None or self._timeline[0] is not item.turn:
                     self._timeline = (item.turn, ReplyTimeline())
-                self._timeline[1].add(item.text, 1000 * len(item.pcm) / BYTES_PER_SECOND)
+                self._sending_text = item.text
                 sink.deliver(item)
+                if not item.pcm and item.text:
+                    self._sent(b"")
                 if item.last and self.conversation.paced_output:
                     self.conversation.reply_finished(item.turn)
         except socket.timeout:
@@ -208,26 +214,62 @@ class ClientSession(ConversationEvents):
 
     # --- barge-in (ConversationEvents, on the VAD's thread) ---
 
+    # The sound stops at the client at once (a HOLD frame: connections/handshake.py), not only once the lead it was
+    # sent ahead has played out; the writer sends nothing more until released.
+
     def reply_paused(self, turn: Turn) -> None:
         self._held.set()
+        with self._play_lock:
+            self._hold_started = time.monotonic()
+        self._control(handshake.HOLD)
 
     def reply_resumed(self, turn: Turn) -> None:
+        with self._play_lock:  # what the client held plays on from now
+            if self._hold_started is not None:
+                unplayed_s = max(0.0, self._reply_played_until - self._hold_started)
+                if unplayed_s:
+                    self._reply_played_until = time.monotonic() + unplayed_s
+                self._hold_started = None
+        self._control(handshake.RELEASE)
         self._held.clear()
 
     def interrupted(self, turn: Turn) -> None:
+        with self._play_lock:  # the client drops what it held: nothing of this reply is left to play
+            self._hold_started = None
+            self._reply_played_until = min(self._reply_played_until, time.monotonic())
+        self._control(handshake.FLUSH)
         self._held.clear()  # the writer drops the rest of the turn's audio as it comes to it
 
     def heard(self, turn: Turn) -> str | None:
-        """What was sent, less what the client has not played yet."""
-        timeline = self._timeline
-        if timeline is None or timeline[0] is not turn:
-            return ""
-        unplayed_s = max(0.0, self._reply_played_until - time.monotonic())
-        return timeline[1].heard(timeline[1].total_ms - 1000 * unplayed_s)
+        """What was sent, less what the client has not played yet (when it holds the sound: had not played then)."""
+        with self._play_lock:
+            timeline = self._timeline
+            if timeline is None or timeline[0] is not turn:
+                return ""
+            played_to = self._hold_started if self._hold_started is not None else time.monotonic()
+            unplayed_s = max(0.0, self._reply_played_until - played_to)
+            heard = timeline[1].heard(timeline[1].total_ms - 1000 * unplayed_s)
+            # never less than said before: the sentence still being sent spreads its words over more audio as it
+            # grows, which can move the estimate back by a word
+            if self._heard_most[0] is turn and len(self._heard_most[1]) > len(heard):
+                return self._heard_most[1]
+            self._heard_most = (turn, heard)
+            return heard
+
+    def _control(self, code: int) -> None:
+        if self.conversation.barge_in and not handshake.send_control(self._recv_conn, code):
+            logger.debug("client %s: control frame %d not sent (it does not read its audio connection)", self.peer, code)
 
     def _send_pcm(self, conn: socket.socket, pcm: bytes) -> None:
         conn.sendall(pcm)
-        self._reply_played_until = max(self._reply_played_until, time.monotonic()) + len(pcm) / BYTES_PER_SECOND
+        self._sent(pcm)
+
+    def _sent(self, pcm: bytes) -> None:
+        """The block is on its way: what the reply says and when it plays out move together (heard() reads both)."""
+        with self._play_lock:
+            if self._timeline is not None:
+                self._timeline[1].add(self._sending_text, 1000 * len(pcm) / BYTES_PER_SECOND)
+            self._reply_played_until = max(self._reply_played_until, time.monotonic()) + len(pcm) / BYTES_PER_SECOND
 
     def send(self, item) -> None:
         """Queue reply audio for the writer; a client that stopped reading is dropped, not waited for."""

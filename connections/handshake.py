@@ -10,6 +10,12 @@ When the server refuses or ends a conversation it writes a notice before closing
 `S2S0` + a little-endian uint32 length + that many bytes of UTF-8 reason. Classic clients, which never read
 their audio connection, simply see it closed.
 
+To a full-duplex client the server also writes control frames there, `S2SC` + a little-endian uint32 code, as the
+user talks over a reply: HOLD (stop the reply's sound now, keep what is buffered: the user may be cutting in),
+RELEASE (it was a cough: play on from where it stopped) and FLUSH (the reply was cut: drop what is buffered). Reply
+audio goes out only a little ahead of playback, so a client that ignores them falls silent within that lead; one that
+obeys them stops at once. Control frames may come before a notice: `MessageReader` reads both.
+
 Both sides live here: the server writes with `token` and `send_notice` and checks with `parse`; a client
 (listen_and_play.py) reads with `read_token` and `read_notice`.
 """
@@ -24,6 +30,8 @@ import time
 MAGIC = b"S2S1"
 FULL_DUPLEX_MAGIC = b"S2S2"  # the same token, from a client that cancels its echo and may talk over the reply
 NOTICE_MAGIC = b"S2S0"
+CONTROL_MAGIC = b"S2SC"
+HOLD, RELEASE, FLUSH = 1, 2, 3  # control codes
 TOKEN_SIZE = len(MAGIC) + 4
 MAX_REASON_BYTES = 300
 
@@ -61,6 +69,46 @@ def could_be_token(data: bytes) -> bool:
 def notice(reason: str) -> bytes:
     text = reason.encode("utf-8")[:MAX_REASON_BYTES]
     return NOTICE_MAGIC + struct.pack("<I", len(text)) + text
+
+
+def control(code: int) -> bytes:
+    return CONTROL_MAGIC + struct.pack("<I", code)
+
+
+def send_control(conn: socket.socket, code: int) -> bool:
+    """Tell a full-duplex client to hold, release or flush its reply audio; never blocks (False: not sent)."""
+    try:
+        return conn.send(control(code), socket.MSG_DONTWAIT) == TOKEN_SIZE
+    except OSError:
+        return False
+
+
+class MessageReader:
+    """The frames a server writes on a client's audio connection after the token, from bytes as they arrive:
+    `feed` returns ("control", code) and ("notice", reason) messages, whole ones only (the rest waits)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[str, int | str]]:
+        self._data += data
+        messages: list[tuple[str, int | str]] = []
+        while len(self._data) >= TOKEN_SIZE:
+            head = bytes(self._data[:len(MAGIC)])
+            value = struct.unpack("<I", bytes(self._data[len(MAGIC):TOKEN_SIZE]))[0]
+            if head == CONTROL_MAGIC:
+                messages.append(("control", value))
+                del self._data[:TOKEN_SIZE]
+            elif head == NOTICE_MAGIC:
+                end = TOKEN_SIZE + min(value, MAX_REASON_BYTES)
+                if len(self._data) < end:
+                    break
+                messages.append(("notice", bytes(self._data[TOKEN_SIZE:end]).decode("utf-8", "replace")))
+                del self._data[:end]
+            else:  # not a frame of this protocol: nothing after it can be trusted to be aligned
+                self._data.clear()
+                messages.append(("garbled", head.hex()))
+        return messages
 
 
 def send_notice(conn: socket.socket, reason: str) -> None:

@@ -1,9 +1,10 @@
 """The full-duplex pieces with fakes: the echo reference by time, the cleaned microphone's framing, the speaker's
-hold and flush, the S2S2 token, and the socket server's reply pacing and cut."""
+hold and flush, the S2S2 token, the server's control frames, and the socket server's reply pacing and cut."""
 from __future__ import annotations
 
 import queue
 import socket
+import threading
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ from connections import handshake
 from connections.client_session import PLAYBACK_LEAD_S, ClientSession
 from connections.full_duplex import CleanMicrophone, EchoReference, SampleClock, reference_lead
 from connections.half_duplex import SpeakerBuffer
+from listen_and_play import obey_server
 from utils.metrics import TurnMetrics
 from utils.pipeline.messages import AudioOut, Turn
 
@@ -104,13 +106,83 @@ def test_the_full_duplex_token_pairs_like_the_plain_one():
     assert handshake.could_be_token(b"S2S2"[:3]) and not handshake.could_be_token(b"S2S3")
 
 
-def session_with_reply_socket(full_duplex: bool):
+def test_control_frames_and_a_notice_are_read_whole_however_they_arrive():
+    reader = handshake.MessageReader()
+    stream = handshake.control(handshake.HOLD) + handshake.control(handshake.FLUSH) + handshake.notice("bye now")
+    got = [m for k in range(0, len(stream), 3) for m in reader.feed(stream[k:k + 3])]  # 3 bytes at a time
+    assert got == [("control", handshake.HOLD), ("control", handshake.FLUSH), ("notice", "bye now")]
+    assert reader.feed(b"RIFF\x00\x00\x00\x00") == [("garbled", b"RIFF".hex())]
+    assert reader.feed(handshake.control(handshake.RELEASE)) == [("control", handshake.RELEASE)]  # aligned again
+
+
+def test_the_client_obeys_hold_release_and_flush_and_keeps_the_close_reason():
+    server, client = socket.socketpair()
+    client.settimeout(0.05)
+    speaker, stop, notices = SpeakerBuffer(max_blocks=0), threading.Event(), []
+    speaker.push(b"\x01\x00" * 100)
+    reader = threading.Thread(target=obey_server, args=(client, speaker, stop, notices))
+    reader.start()
+
+    def after(code, check):
+        server.sendall(handshake.control(code))
+        deadline = time.monotonic() + 2
+        while not check() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return check()
+
+    assert after(handshake.HOLD, lambda: speaker.held)
+    out = bytearray(400)
+    assert speaker.fill(out, 0.0, 0.0) == 0 and speaker.queued_s > 0  # held: silence, nothing lost
+    assert after(handshake.RELEASE, lambda: not speaker.held)
+    assert after(handshake.FLUSH, lambda: speaker._flush)
+    assert speaker.fill(out, 0.0, 0.0) == 0 and not speaker.busy  # the cut reply is dropped
+    server.sendall(handshake.notice("the server is shutting down"))
+    server.close()
+    reader.join(2)
+    assert not reader.is_alive() and notices == ["the server is shutting down"]
+
+
+def session_with_reply_socket(full_duplex: bool, audio_connection: bool = False):
     server_in, client_in = socket.socketpair()
     server_out, client_out = socket.socketpair()
     session = ClientSession(server_in, "127.0.0.1:1", queue.Queue(), TurnMetrics(None), 1024, 60.0,
                             on_close=lambda s: None, barge_in=True)
     session.attach_reply_connection(server_out, full_duplex)
-    return session, client_out
+    return (session, client_out, client_in) if audio_connection else (session, client_out)
+
+
+def test_a_full_duplex_client_is_told_to_hold_release_and_flush_and_the_hold_freezes_what_was_heard():
+    session, client_out, client_in = session_with_reply_socket(full_duplex=True, audio_connection=True)
+    turn = Turn(session.conversation, speech_end=time.monotonic())
+    session.conversation.reply_started(turn)
+    for i in range(100):  # 3.2 s of reply
+        session.send(AudioOut(bytes(1024), turn, text=" ".join(["word"] * 40) if i == 0 else ""))
+    receive_for(client_out, 0.5)
+    reader = handshake.MessageReader()
+    client_in.settimeout(1.0)
+
+    def frames():
+        return reader.feed(client_in.recv(64))
+
+    session.conversation.pause_reply()
+    assert frames() == [("control", handshake.HOLD)]
+    time.sleep(0.1)  # a block the writer had on its way when the hold came reaches the client too (and is held)
+    heard = session.heard(turn)
+    time.sleep(0.3)
+    assert session.heard(turn) == heard  # the client plays nothing while it holds
+    session.conversation.resume_reply()
+    assert frames() == [("control", handshake.RELEASE)]
+    time.sleep(0.3)
+    assert len(session.heard(turn)) > len(heard)  # it plays on from where it stopped
+    session.conversation.pause_reply()
+    receive_for(client_out, 0.2)  # what was sent before the hold
+    session.conversation.interrupt()
+    got = frames()
+    while got[-1:] != [("control", handshake.FLUSH)]:
+        got += frames()
+    assert got == [("control", handshake.HOLD), ("control", handshake.FLUSH)]
+    assert turn.interrupted and not receive_for(client_out, 0.3)
+    session.close("test over")
 
 
 def receive_for(sock, seconds):
