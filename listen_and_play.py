@@ -297,6 +297,8 @@ def talk_with_devices(host: str, send_port: int, recv_port: int, chunk_bytes=102
                                             latency=latency, callback=on_output)
         mic_stream = sd.RawInputStream(samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=blocksize,
                                        latency=latency, callback=on_input)
+        logger.info("microphone (latency %.0f ms) and speaker (latency %.0f ms), %d-sample blocks",
+                    1000 * mic_stream.latency, 1000 * speaker_stream.latency, blocksize)
         if canceller is not None:
             clean = CleanMicrophone(canceller, reference, mic_stream.latency, speaker_stream.latency)
         with mic_stream, speaker_stream:

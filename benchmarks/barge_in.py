@@ -204,6 +204,11 @@ class Room:
             time.sleep(0.1)
         raise TimeoutError("the assistant did not stop talking")
 
+    def client_log(self) -> list[str]:
+        """listen_and_play.py's log lines (socket mode): its devices' latencies."""
+        path = self.dir / "client.log"
+        return path.read_text(errors="replace").splitlines() if self.client is not None and path.exists() else []
+
     def cut_log_lines(self) -> int:
         return sum("cut by the user's turn" in line for line in self.server.stderr)
 
@@ -279,7 +284,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         room = Room(Path(tmp), args.server_flags, socket=args.socket)
         try:
-            report["devices"] = [line for line in room.server.stderr if "(latency" in line]  # the streams' latencies
+            report["devices"] = [line for line in room.server.stderr + room.client_log() if "(latency" in line]
             for k in range(args.cut_ins):
                 report["cut_ins"].append(r := over_reply(room, CUT_INS[k % len(CUT_INS)]))
                 logger.info("cut-in %d: %s", k + 1, r)
