@@ -77,10 +77,23 @@ class UtteranceDetector:
         self._peak = 0.0  # the utterance's loudest frame while speech was heard
         self._hold = 0  # samples of silence the current utterance needs to end, when more than min_silence
         self._keep = False  # the current utterance is not skipped as too short
+        self._prefix = 0  # samples of earlier audio put before the current utterance (prepend)
 
     def hold_open(self, ms: float) -> None:
         """The current utterance ends only after `ms` of silence (or min_silence_ms, if longer); 0 undoes it."""
         self._hold = int(ms * self.per_ms)
+
+    def prepend(self, audio: np.ndarray) -> None:
+        """Put `audio`, which came just before the current utterance's first window, before it: the utterance starts
+        there (a word said before a pause that was not kept on its own, "Sorry, ..." over a reply)."""
+        if self.triggered and len(audio):
+            self._windows.insert(0, audio.astype(np.float32))
+            self._prefix += len(audio)
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples of the current utterance's windows, its pre-roll and any prefix included (0 before it starts)."""
+        return sum(len(w) for w in self._windows) if self.triggered else 0
 
     def keep(self) -> None:
         """The current utterance is given however short it is (not skipped as under min_speech_ms)."""
@@ -172,8 +185,8 @@ class UtteranceDetector:
         short = self._speech < self.min_speech and not self._keep
         skipped = "too long" if self._too_long else ("too short" if short else None)
         audio = np.concatenate(self._windows) if self._windows else np.zeros(0, np.float32)
-        keep = max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
-        end = self._pre_len + self._speech + self.pad
+        keep = 0 if self._prefix else max(0, self._pre_len - self.pad)  # trim pre-roll to the pad
+        end = self._prefix + self._pre_len + self._speech + self.pad
         if end > len(audio):  # a speculative cut, ~150 ms after the voice: the rest of the padding, quiet, is still to
             # come. Zeros stand for it: Whisper repeats some questions whose quiet tail is cut that short.
             audio = np.concatenate([audio, np.zeros(end - len(audio), np.float32)])
@@ -189,5 +202,6 @@ class UtteranceDetector:
         self._peak = 0.0
         self._hold = 0
         self._keep = False
+        self._prefix = 0
         self._too_long = False
         return utterance

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +25,11 @@ RESUME_AFTER_MS = 250  # a paused reply plays on after this much quiet that did 
 # the room benchmark.) Echo the canceller leaves and coughs are mostly shorter: 32-224 ms there.
 WORD_MS = 250
 WORD_HOLD_MS = 1000
+# A shorter sound that let the reply play on, followed within JOIN_MS by a cut-in, was most likely its first word
+# ("Sorry, | how far away is the moon?": the VAD heard 192 ms of "Sorry", then espeak's 200 ms pause): the cut-in's
+# audio starts at that sound, so its transcript keeps the word. (It was lost in 2 of 10 socket-mode cut-ins.)
+JOIN_MS = 800
+RECENT_S = 2.0  # audio kept per conversation during a reply, for that
 # Stands for the final cut of an utterance whose tentative turn was confirmed by a stage that waited too long.
 _CONFIRMED_ELSEWHERE = Utterance(np.zeros(0, np.float32), 0.0)
 # Stands for the final cut of an utterance that the end-of-turn logic heard as complete (its work is under way).
@@ -32,6 +38,21 @@ _COMPLETE = Utterance(np.zeros(0, np.float32), 0.0)
 
 def _p(probability: float | None) -> str:
     return "-" if probability is None else f"{probability:.2f}"
+
+
+class RecentAudio:
+    """The last `seconds` of a conversation's audio, windows by their place on its sample clock."""
+
+    def __init__(self, seconds: float = RECENT_S) -> None:
+        self._windows: deque[tuple[int, np.ndarray]] = deque(maxlen=int(seconds * 16000) // WINDOW + 1)
+
+    def add(self, first_sample: int, window: np.ndarray) -> None:
+        self._windows.append((first_sample, window))
+
+    def between(self, start: int, end: int) -> np.ndarray:
+        """Samples [start, end) of the clock, as far as they are kept."""
+        parts = [w[max(0, start - k):max(0, end - k)] for k, w in self._windows if k < end and k + len(w) > start]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 @dataclass
@@ -47,6 +68,8 @@ class _Stream:
     cutting_in: bool = False  # this utterance was spoken over the reply and lasts: the reply is cut once it is a turn
     pause_lag_ms: float | None = None  # from the capture of the window that paused the reply to the pause (local mode)
     murmured: bool = False  # this cut-in was heard as a murmur: a turn only if the user goes on (see process)
+    recent: RecentAudio = field(default_factory=RecentAudio)  # during a reply: what a cut-in may need from before it
+    forgotten: tuple[int, int] | None = None  # (start, end) samples of the last short sound that let the reply play on
 
     def restart(self) -> None:
         self.detector.reset()
@@ -98,6 +121,8 @@ class VADHandler(BaseHandler):
         samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         for start in range(0, len(samples), WINDOW):
             stream.samples_in += WINDOW
+            if replying:
+                stream.recent.add(stream.samples_in - WINDOW, samples[start:start + WINDOW])
             if stream.tentative is not None and stream.tentative.withdrawn and stream.tentative.murmur:
                 # the STT heard a murmur: a backchannel, or a first word it could not make out ("Sorry, ..."). The
                 # reply stays paused and the utterance goes on: speech within WORD_HOLD_MS joins it (a new tentative
@@ -211,6 +236,7 @@ class VADHandler(BaseHandler):
             conversation.events.speech_started(self._audio_ms(stream) - detector.speech_ms)
             logger.info("conversation %d: %.0f ms of speech over the reply: paused while it may be a new turn%s",
                         conversation.id, detector.speech_ms, self._lag(stream))
+            self._join_forgotten_word(stream, conversation)
             return True
         if word:
             detector.hold_open(WORD_HOLD_MS)
@@ -220,8 +246,21 @@ class VADHandler(BaseHandler):
             if conversation.resume_reply() is not None:  # (the benchmarks count these: pauses nobody asked for)
                 logger.info("conversation %d: a %.0f ms sound over the reply paused it; it plays on%s", conversation.id,
                             detector.speech_ms, self._lag(stream))
-            stream.restart()  # the sound is forgotten
+            # the sound is forgotten, but a cut-in right after it takes it back (JOIN_MS)
+            stream.forgotten = (stream.samples_in - detector.buffered_samples, stream.samples_in - int(16 * detector.silence_ms))
+            stream.restart()
         return False
+
+    @staticmethod
+    def _join_forgotten_word(stream: _Stream, conversation: Conversation) -> None:
+        """A short sound just before this cut-in (JOIN_MS) was its first word: the cut-in's audio starts there."""
+        forgotten, stream.forgotten = stream.forgotten, None
+        start = stream.samples_in - stream.detector.buffered_samples  # where the cut-in's audio starts now
+        if forgotten is None or start - forgotten[1] > JOIN_MS * 16:
+            return
+        stream.detector.prepend(stream.recent.between(forgotten[0], start))
+        logger.info("conversation %d: the sound %.0f ms before it is taken as its first word", conversation.id,
+                    (start - forgotten[1]) / 16)
 
     @staticmethod
     def _pause(stream: _Stream, conversation: Conversation, captured_at: float | None) -> None:

@@ -211,6 +211,26 @@ def test_a_shorter_sound_lets_the_reply_play_on_sooner():
     assert conversation.paused is None and ("resumed", first.turn.id) in events.calls
 
 
+@pytest.mark.parametrize("gap_s, joined", [(0.4, True), (1.2, False)])
+def test_a_short_sound_right_before_a_cut_in_is_taken_as_its_first_word(gap_s, joined):
+    # "Sorry, | how far away is the moon?": the VAD heard too little of "Sorry" to hold the reply, which played on
+    # in the pause after it; the cut-in that follows within JOIN_MS starts at that word, so its transcript keeps it
+    events = Recorder()
+    conversation = Conversation(events, barge_in=True)
+    handler = vad("--barge_in_min_ms", "400")
+    (first,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert feed(handler, conversation, tone_pcm(0.15) + silence_pcm(gap_s)) == []
+    assert ("resumed", first.turn.id) in events.calls  # the short sound let the reply play on
+    (second,) = feed(handler, conversation, tone_pcm(1.0) + silence_pcm(0.8))
+    assert first.turn.interrupted
+    cut_in_s = 1.0 + 0.4  # the cut-in and its pads
+    extra_s = len(second.audio) / 16000 - cut_in_s
+    if joined:  # the word, and the pause after it, come first
+        assert 0.15 + gap_s - 0.05 <= extra_s <= 0.15 + gap_s + 0.25, extra_s
+    else:
+        assert abs(extra_s) < 0.1, extra_s
+
+
 def test_the_pause_says_how_long_after_the_capture_of_its_window_it_came(caplog):
     # local mode stamps each microphone frame with its capture; a window early in a long frame was captured long
     # before the frame's last sample: the log line must count from the window, not from the frame
