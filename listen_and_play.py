@@ -5,7 +5,9 @@
     python listen_and_play.py --input_file question.wav --output_file reply.wav   # headless
 
 Protocol: raw 16 kHz mono int16 little-endian audio; the client sends on port 12345 and receives
-on port 12346. Half-duplex: nothing is sent while the reply plays, so the server never hears itself.
+on port 12346. Half-duplex: nothing is sent while the reply plays, so the server never hears itself. With
+--full_duplex the microphone stays open, its echo cancelled, and the server's control frames on the audio connection
+(connections/handshake.py) hold, resume or drop the reply's sound the moment you talk over it.
 """
 from __future__ import annotations
 

@@ -26,9 +26,12 @@ RESUME_AFTER_MS = 250  # a paused reply plays on after this much quiet that did 
 WORD_MS = 250
 WORD_HOLD_MS = 1000
 # A shorter sound that let the reply play on, followed within JOIN_MS by a cut-in, was most likely its first word
-# ("Sorry, | how far away is the moon?": the VAD heard 192 ms of "Sorry", then espeak's 200 ms pause): the cut-in's
-# audio starts at that sound, so its transcript keeps the word. (It was lost in 2 of 10 socket-mode cut-ins.)
-JOIN_MS = 800
+# ("Sorry, | how far away is the moon?": the VAD heard 160-192 ms of "Sorry", then espeak's 200 ms pause): the
+# cut-in's audio starts at that sound, so its transcript keeps the word (it was lost in 2 of 10 socket-mode cut-ins).
+# Not longer: the canceller's leftovers of the reply's own voice also make short sounds, every few seconds, and one
+# joined to a cut-in garbles its start ("Well, time is it in Tokyo?") or turns an "mm-hmm" into words that cut the
+# reply. In the room that made this choice, "Sorry" came 256 ms before the rest; echo leftovers 512-672 ms before.
+JOIN_MS = 400
 RECENT_S = 2.0  # audio kept per conversation during a reply, for that
 # Stands for the final cut of an utterance whose tentative turn was confirmed by a stage that waited too long.
 _CONFIRMED_ELSEWHERE = Utterance(np.zeros(0, np.float32), 0.0)
@@ -259,8 +262,8 @@ class VADHandler(BaseHandler):
         if forgotten is None or start - forgotten[1] > JOIN_MS * 16:
             return
         stream.detector.prepend(stream.recent.between(forgotten[0], start))
-        logger.info("conversation %d: the sound %.0f ms before it is taken as its first word", conversation.id,
-                    (start - forgotten[1]) / 16)
+        logger.info("conversation %d: the sound that ended %.0f ms before it is taken as its first word",
+                    conversation.id, (start - forgotten[1]) / 16)
 
     @staticmethod
     def _pause(stream: _Stream, conversation: Conversation, captured_at: float | None) -> None:

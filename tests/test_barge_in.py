@@ -211,7 +211,7 @@ def test_a_shorter_sound_lets_the_reply_play_on_sooner():
     assert conversation.paused is None and ("resumed", first.turn.id) in events.calls
 
 
-@pytest.mark.parametrize("gap_s, joined", [(0.4, True), (1.2, False)])
+@pytest.mark.parametrize("gap_s, joined", [(0.3, True), (0.9, False)])
 def test_a_short_sound_right_before_a_cut_in_is_taken_as_its_first_word(gap_s, joined):
     # "Sorry, | how far away is the moon?": the VAD heard too little of "Sorry" to hold the reply, which played on
     # in the pause after it; the cut-in that follows within JOIN_MS starts at that word, so its transcript keeps it
