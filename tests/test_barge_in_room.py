@@ -39,9 +39,11 @@ def test_talking_over_the_reply_stops_it_and_asks_the_next_question(room):
     requests = [json.dumps(r["messages"]) for r in room.llm.requests[asked:]]
     answer_request = next(r for r in requests if "spain" in r.lower())
     assert "[interrupted by the user]" in answer_request
-    kept = answer_request.split("Assistant: ")[-1].split(" [interrupted")[0]
+    kept = answer_request.split("Assistant: ")[-1].split("[interrupted")[0].strip()
     story = "".join(STORY)
-    assert kept and story.startswith(kept) and len(kept) < len(story) / 2, kept
+    # what was heard, and no more: nothing at all when a leftover of the reply's own echo at its very start held it
+    # before its first word was heard (then the user's speech joined that sound: 1 run in 5 in the room)
+    assert story.startswith(kept) and len(kept) < len(story) / 2, kept
     if room.client is not None:  # the client dropped what it held: no echo of it came back as a turn of its own
         assert len(result["new_users"]) == 2, result
 
