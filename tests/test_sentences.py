@@ -108,6 +108,13 @@ def test_an_opener_too_early_in_the_sentence_does_not_break_it():
     assert splitter.push(" buy") == ["Go to the shop"]  # "and" after four
 
 
+def test_a_first_sentence_without_a_comma_goes_out_before_a_preposition_after_three_words():
+    # most short answers have no clause mark before their full stop: the voice starts on their subject
+    assert first_phrase_of(["The", " tallest", " mountain", " in", " the", " world"]) == (["The tallest mountain"], 5)
+    assert first_phrase_of(["The", " capital", " of", " France", " is", " Paris", ".", " It"]) == (
+        ["The capital of France is Paris."], 7)  # "of" after two words: too short a phrase to say alone
+
+
 def test_a_first_phrase_of_many_pieces_goes_out_at_its_last_whole_word():
     # numbers take a token a digit: "2,150,000" keeps the voice waiting as long as several words
     splitter = SentenceSplitter(first_phrase_words=1)
