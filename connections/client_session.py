@@ -42,9 +42,11 @@ class ClientSession(ConversationEvents):
         self.conversation = Conversation(events=self)
         self._barge_in_allowed = barge_in
         self._held = threading.Event()  # the user may be cutting in: send nothing until released
-        self._timeline: tuple[Turn, ReplyTimeline] | None = None  # the reply being sent: what it says, and when
-        self._sending_text = ""  # the text of the block being sent
-        self._heard_most: tuple[Turn | None, str] = (None, "")  # the most heard() has said of the reply being sent
+        # the reply being sent: what it says and when, laid out as its audio is queued (each sentence whole, so its
+        # words spread over all its audio), and how much of that audio has gone to the client
+        self._timeline: tuple[Turn, ReplyTimeline] | None = None
+        self._sent_ms = 0.0
+        self._sending: Turn | None = None  # the turn of the block the writer is sending
         self.peer = peer
         self.host = peer.rsplit(":", 1)[0]
         self.created = time.monotonic()
@@ -185,12 +187,8 @@ class ClientSession(ConversationEvents):
                     continue
                 if is_cancelled(item) or not self._paced(item):
                     continue  # cut short by the user: the rest of it is not sent
-                if self._timeline is None or self._timeline[0] is not item.turn:
-                    self._timeline = (item.turn, ReplyTimeline())
-                self._sending_text = item.text
+                self._sending = item.turn
                 sink.deliver(item)
-                if not item.pcm and item.text:
-                    self._sent(b"")
                 if item.last and self.conversation.paced_output:
                     self.conversation.reply_finished(item.turn)
         except socket.timeout:
@@ -248,13 +246,7 @@ class ClientSession(ConversationEvents):
                 return ""
             played_to = self._hold_started if self._hold_started is not None else time.monotonic()
             unplayed_s = max(0.0, self._reply_played_until - played_to)
-            heard = timeline[1].heard(timeline[1].total_ms - 1000 * unplayed_s)
-            # never less than said before: the sentence still being sent spreads its words over more audio as it
-            # grows, which can move the estimate back by a word
-            if self._heard_most[0] is turn and len(self._heard_most[1]) > len(heard):
-                return self._heard_most[1]
-            self._heard_most = (turn, heard)
-            return heard
+            return timeline[1].heard(self._sent_ms - 1000 * unplayed_s)
 
     def _control(self, code: int) -> None:
         if self.conversation.barge_in and not handshake.send_control(self._recv_conn, code):
@@ -262,17 +254,18 @@ class ClientSession(ConversationEvents):
 
     def _send_pcm(self, conn: socket.socket, pcm: bytes) -> None:
         conn.sendall(pcm)
-        self._sent(pcm)
-
-    def _sent(self, pcm: bytes) -> None:
-        """The block is on its way: what the reply says and when it plays out move together (heard() reads both)."""
-        with self._play_lock:
-            if self._timeline is not None:
-                self._timeline[1].add(self._sending_text, 1000 * len(pcm) / BYTES_PER_SECOND)
+        with self._play_lock:  # how much has gone and when it plays out move together (heard() reads both)
+            if self._timeline is not None and self._timeline[0] is self._sending:
+                self._sent_ms += 1000 * len(pcm) / BYTES_PER_SECOND
             self._reply_played_until = max(self._reply_played_until, time.monotonic()) + len(pcm) / BYTES_PER_SECOND
 
     def send(self, item) -> None:
         """Queue reply audio for the writer; a client that stopped reading is dropped, not waited for."""
+        if isinstance(item, AudioOut) and item.turn is not None and not is_cancelled(item):
+            with self._play_lock:
+                if self._timeline is None or self._timeline[0] is not item.turn:
+                    self._timeline, self._sent_ms = (item.turn, ReplyTimeline()), 0.0
+                self._timeline[1].add(item.text, 1000 * len(item.pcm) / BYTES_PER_SECOND)
         try:
             self.outbox.put_nowait(item)
         except queue.Full:

@@ -16,8 +16,9 @@ RELEASE (it was a cough: play on from where it stopped) and FLUSH (the reply was
 audio goes out only a little ahead of playback, so a client that ignores them falls silent within that lead; one that
 obeys them stops at once. Control frames may come before a notice: `MessageReader` reads both.
 
-Both sides live here: the server writes with `token` and `send_notice` and checks with `parse`; a client
-(listen_and_play.py) reads with `read_token` and `read_notice`.
+Both sides live here: the server writes with `token`, `send_control` and `send_notice` and checks with `parse`; a
+client (listen_and_play.py) reads with `read_token`, then `MessageReader` (or `read_notice`, built on it, once its
+connection ends).
 """
 from __future__ import annotations
 
@@ -134,15 +135,34 @@ def read_token(sock: socket.socket, wait_s: float = 1.0) -> bytes:
 
 
 def read_notice(sock: socket.socket, head: bytes = b"", wait_s: float = 0.5) -> str | None:
-    """The reason in a close notice on `sock` (its first bytes may already be read into `head`), or None."""
-    data = bytearray(head)
+    """The reason in a close notice on `sock` (its first bytes may already be read into `head`), or None. Control frames
+    before it are passed over (a full-duplex client's last ones)."""
+    reader = MessageReader()
     deadline = time.monotonic() + wait_s
-    if not _read_into(sock, data, TOKEN_SIZE, deadline) or not data.startswith(NOTICE_MAGIC):
-        return None
-    length = min(struct.unpack("<I", bytes(data[len(NOTICE_MAGIC):TOKEN_SIZE]))[0], MAX_REASON_BYTES)
-    if not _read_into(sock, data, TOKEN_SIZE + length, deadline):
-        return None
-    return bytes(data[TOKEN_SIZE:TOKEN_SIZE + length]).decode("utf-8", "replace")
+    data = head
+    while True:
+        for kind, value in reader.feed(data):
+            if kind == "notice":
+                return str(value)
+            if kind == "garbled":
+                return None
+        data = _read_some(sock, deadline)
+        if not data:
+            return None
+
+
+def _read_some(sock: socket.socket, deadline: float) -> bytes:
+    """What `sock` has by the deadline; b"" if nothing came, or the connection ended."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not select.select([sock], [], [], remaining)[0]:
+            return b""
+        try:
+            return sock.recv(4096)
+        except (socket.timeout, BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            return b""
+    return b""
 
 
 def _read_into(sock: socket.socket, data: bytearray, size: int, deadline: float) -> bool:

@@ -209,7 +209,9 @@ def test_replies_are_sent_at_the_pace_they_play_and_a_cut_stops_them_within_the_
     sent_s = sum(n for _, n in got) / 32000
     assert 1.0 <= sent_s <= 1.0 + PLAYBACK_LEAD_S + 0.1, sent_s  # real time, plus the lead
     heard = session.heard(turn)
-    assert 0 < len(heard.split()) < 8, heard
+    # ~1 s of the sentence's 3.2 s has played: a third of its words, though its audio went out only as it played
+    # (spread over just the audio sent, the words ran ahead: 7 of 8 were counted as heard)
+    assert 1 <= len(heard.split()) <= 4, heard
     session.conversation.pause_reply()
     held = receive_for(client, 0.4)
     session.conversation.interrupt()

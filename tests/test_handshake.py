@@ -50,3 +50,28 @@ def test_a_notice_after_the_token_is_read_as_the_reason_for_closing(pair):
     assert handshake.read_token(client) == handshake.token(7)
     assert handshake.read_notice(client) == "sent no audio for 1 s"
     assert handshake.read_notice(client, wait_s=0.1) is None  # nothing more
+
+
+def test_the_reason_for_closing_is_read_past_control_frames_and_across_split_writes(pair):
+    server, client = pair
+    server.sendall(handshake.token(7))
+    assert handshake.read_token(client) == handshake.token(7)
+    data = handshake.control(handshake.HOLD) + handshake.control(handshake.FLUSH) + handshake.notice("shutting down")
+
+    def write_slowly():
+        for k in range(0, len(data), 5):
+            server.sendall(data[k:k + 5])
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    assert handshake.read_notice(client, wait_s=2.0) == "shutting down"
+    writer.join()
+
+
+def test_garbage_instead_of_a_notice_gives_none_at_once(pair):
+    server, client = pair
+    server.sendall(b"HTTP/1.1 200 OK\r\n")
+    started = time.monotonic()
+    assert handshake.read_notice(client, wait_s=2.0) is None
+    assert time.monotonic() - started < 1.0

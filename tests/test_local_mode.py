@@ -278,6 +278,26 @@ def test_streamer_listens_until_a_reply_plays_then_again_after_the_tail():
     assert rig.streamer.conversation.ended
 
 
+def test_what_was_heard_spreads_a_sentence_over_all_its_audio_not_the_part_the_speaker_holds():
+    rig = Rig()
+    rig.thread.start()
+    turn = Turn(rig.streamer.conversation, speech_end=time.monotonic())
+    blocks = 125  # a 4 s sentence: longer than the speaker holds (SPEAKER_AHEAD_S)
+    for i in range(blocks):
+        rig.replies.put(AudioOut(LOUD, turn, text=" ".join(["word"] * 40) if i == 0 else ""))
+    wait_until(lambda: not rig.streamer.speaker.has_room())
+    for _ in range(31):  # ~1 s plays; the streamer refills the speaker behind it
+        rig.device_plays()
+        time.sleep(0.002)
+    wait_until(lambda: not rig.streamer.speaker.has_room())
+    heard = rig.streamer.heard(turn).split()
+    # ~0.9 s of 4 s heard (less what is still in the device): ~9 of 40 words; spread over the ~3 s given to the
+    # speaker so far, they would be 12
+    assert 8 <= len(heard) <= 10, len(heard)
+    rig.stop.set()
+    rig.thread.join(2)
+
+
 def test_streamer_stops_on_end_from_the_pipeline_and_passes_end_on():
     rig = Rig()
     rig.thread.start()
