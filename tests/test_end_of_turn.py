@@ -197,6 +197,35 @@ def test_the_real_model_hears_a_finished_question_and_an_unfinished_one():
     assert model.probability(np.concatenate([cut[:quiet], tail])) < 0.5
 
 
+def test_smart_turn_hears_the_features_it_was_trained_on_without_loading_torch():
+    """The log-mel comes from faster-whisper's numpy extractor, not transformers' (which loads torch, whose OpenMP
+    runtime llama.cpp would then share): the same values as transformers' for the model's 8 s window."""
+    import os
+    import subprocess
+    import sys
+
+    from transformers import WhisperFeatureExtractor
+
+    from tests.speech import hibari
+    from VAD.end_of_turn import RATE, SECONDS, SmartTurnModel
+
+    n = SECONDS * RATE
+    audio = np.pad(hibari("How many sides does a triangle have?").astype(np.float32) / 32768, (0, 3200))
+    audio = np.pad(audio, (n - len(audio), 0))
+    expected = WhisperFeatureExtractor(chunk_length=SECONDS, feature_size=80, sampling_rate=RATE)(
+        audio, sampling_rate=RATE, return_tensors="np", padding="max_length", max_length=n, truncation=True,
+        do_normalize=True).input_features[0]
+    model = SmartTurnModel()
+    got = model.features((audio - audio.mean()) / np.sqrt(audio.var() + 1e-7), padding=0)
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
+    probe = ("import sys, numpy as np; from VAD.end_of_turn import SmartTurnModel; "
+             "SmartTurnModel().probability(np.zeros(16000, np.float32)); print('torch' in sys.modules)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=root).stdout.strip()
+    assert loaded == "False"
+
+
 def test_real_whisper_is_sure_of_a_finished_question_and_unsure_of_one_cut_by_a_pause():
     """tiny.en on its short window, hibari's voice: the whole question, then its first words cut from the same
     sentence. Whisper ends both with a question mark; how sure it is of that mark tells them apart."""
