@@ -151,3 +151,32 @@ def test_a_turn_confirmed_after_its_reply_was_written_is_read_ahead_when_the_mod
     handler.idle()
     assert len(model.read) == reads + 1  # the read-ahead
     assert say(handler, conversation, "and what do ants make") <= 7  # its words, "<user>" and "<assistant>"
+
+
+class ThreadRecordingLlama(PrefixLlama):
+    """Records the thread each prompt is read on (llama.cpp's OpenMP keeps a worker pool per such thread)."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        super().__init__()
+        self.threads: list[threading.Thread] = []
+        self.fail = fail
+
+    def create_chat_completion(self, messages, stream, max_tokens=None, **kwargs):
+        self.threads.append(threading.current_thread())
+        if self.fail is not None:
+            raise self.fail
+        yield from super().create_chat_completion(messages, stream, max_tokens, **kwargs)
+
+
+def test_the_warmup_reads_on_a_thread_that_ends_not_on_the_one_that_builds_the_handler():
+    model = ThreadRecordingLlama()
+    handler_with(model)
+    (warmup_thread,) = model.threads
+    assert warmup_thread is not threading.current_thread() and not warmup_thread.is_alive()
+
+
+def test_a_warmup_that_fails_fails_the_set_up_with_its_own_error():
+    import pytest
+
+    with pytest.raises(RuntimeError, match="model is broken"):
+        handler_with(ThreadRecordingLlama(fail=RuntimeError("model is broken")))
