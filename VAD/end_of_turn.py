@@ -27,9 +27,8 @@ class SmartTurnModel:
 
     The features are Whisper's log-mel as transformers' WhisperFeatureExtractor makes them for the model (waveform
     normalised to zero mean and unit variance, 8 s), computed by faster-whisper's numpy extractor: the same values
-    (within 3e-5), without importing torch. transformers' extractor loads torch, and torch's OpenMP runtime then
-    serves llama.cpp too (one libgomp per process): with more OpenMP threads than cores it stops spinning at
-    barriers and sleeps, and llama.cpp's two-thread prompt reading went from ~45 to ~100 ms inside the pipeline."""
+    (within 3e-5), without importing torch. transformers' extractor loads torch: 1.3 s of the server's start-up and
+    ~195 MB, and its OpenMP runtime, which llama.cpp then shares (one libgomp.so.1 per process)."""
 
     def __init__(self, path: str | None = None, threads: int = 1) -> None:
         from faster_whisper.feature_extractor import FeatureExtractor
