@@ -13,7 +13,7 @@ from connections.reply_sink import ReplySink
 from utils.audio import BYTES_PER_SECOND
 from utils.metrics import TurnMetrics
 from utils.pipeline.messages import AudioFrame, AudioOut, Conversation, ConversationEvents, Turn, is_cancelled
-from utils.pipeline.reply_timeline import ReplyTimeline
+from utils.pipeline.reply_timeline import ReplyProgress
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,7 @@ class ClientSession(ConversationEvents):
         self.conversation = Conversation(events=self)
         self._barge_in_allowed = barge_in
         self._held = threading.Event()  # the user may be cutting in: send nothing until released
-        # the reply being sent: what it says and when, laid out as its audio is queued (each sentence whole, so its
-        # words spread over all its audio), and how much of that audio has gone to the client
-        self._timeline: tuple[Turn, ReplyTimeline] | None = None
-        self._sent_ms = 0.0
+        self._reply = ReplyProgress()  # the reply being sent: what it says, when, and how much has gone
         self._sending: Turn | None = None  # the turn of the block the writer is sending
         self.peer = peer
         self.host = peer.rsplit(":", 1)[0]
@@ -241,12 +238,9 @@ class ClientSession(ConversationEvents):
     def heard(self, turn: Turn) -> str | None:
         """What was sent, less what the client has not played yet (when it holds the sound: had not played then)."""
         with self._play_lock:
-            timeline = self._timeline
-            if timeline is None or timeline[0] is not turn:
-                return ""
             played_to = self._hold_started if self._hold_started is not None else time.monotonic()
             unplayed_s = max(0.0, self._reply_played_until - played_to)
-            return timeline[1].heard(self._sent_ms - 1000 * unplayed_s)
+            return self._reply.heard(turn, 1000 * unplayed_s)
 
     def _control(self, code: int) -> None:
         if self.conversation.barge_in and not handshake.send_control(self._recv_conn, code):
@@ -255,17 +249,14 @@ class ClientSession(ConversationEvents):
     def _send_pcm(self, conn: socket.socket, pcm: bytes) -> None:
         conn.sendall(pcm)
         with self._play_lock:  # how much has gone and when it plays out move together (heard() reads both)
-            if self._timeline is not None and self._timeline[0] is self._sending:
-                self._sent_ms += 1000 * len(pcm) / BYTES_PER_SECOND
+            self._reply.went_out(self._sending, pcm)
             self._reply_played_until = max(self._reply_played_until, time.monotonic()) + len(pcm) / BYTES_PER_SECOND
 
     def send(self, item) -> None:
         """Queue reply audio for the writer; a client that stopped reading is dropped, not waited for."""
         if isinstance(item, AudioOut) and item.turn is not None and not is_cancelled(item):
             with self._play_lock:
-                if self._timeline is None or self._timeline[0] is not item.turn:
-                    self._timeline, self._sent_ms = (item.turn, ReplyTimeline()), 0.0
-                self._timeline[1].add(item.text, 1000 * len(item.pcm) / BYTES_PER_SECOND)
+                self._reply.queued(item.turn, item.text, item.pcm)
         try:
             self.outbox.put_nowait(item)
         except queue.Full:

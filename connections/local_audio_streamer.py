@@ -22,7 +22,7 @@ from utils.errors import ConfigError
 from utils.metrics import TurnMetrics
 from utils.pipeline.base_handler import put_until_stopped
 from utils.pipeline.messages import END, AudioFrame, AudioOut, Conversation, ConversationEvents, Turn, is_cancelled
-from utils.pipeline.reply_timeline import ReplyTimeline
+from utils.pipeline.reply_timeline import ReplyProgress
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,6 @@ def pick_device(sd, spec: str | None, kind: str) -> int | None:
     raise ConfigError(f"--{kind}_device '{spec}' {problem} {kind} device; {kind} devices: {choices}")
 
 
-def _ms(pcm: bytes) -> float:
-    return 1000 * len(pcm) / 2 / SAMPLE_RATE
-
-
 class LocalAudioStreamer(ConversationEvents):
     """AudioFrame out, AudioOut in (played). One conversation per session. Half-duplex: the microphone is heard
     only while listening and nothing plays. With `echo_canceller` (full duplex): always heard, without the reply's
@@ -101,10 +97,9 @@ class LocalAudioStreamer(ConversationEvents):
         reference = EchoReference()
         self.speaker = SpeakerBuffer(max_blocks=max(1, int(SPEAKER_AHEAD_S / block_s)),
                                      reference=reference if self.full_duplex else None)
-        # the reply playing: what it says and when, laid out as the TTS makes it (each sentence whole, so its words
-        # spread over all its audio, not over the part the speaker has room for), and how much of it went to the speaker
-        self._timeline: tuple[Turn, ReplyTimeline] | None = None
-        self._given_ms = 0.0
+        # the reply playing: what it says and when, taken whole from the TTS (not only the part the speaker has room
+        # for), and how much of it went to the speaker
+        self._reply = ReplyProgress()
         self._waiting: deque[AudioOut] = deque()  # taken from the TTS, not yet in the speaker
         self._finishing: Turn | None = None  # its last block is queued: over once the speaker has played it
         self.sink = ReplySink(self.speaker.push, metrics)
@@ -195,16 +190,13 @@ class LocalAudioStreamer(ConversationEvents):
                 return False
             if is_cancelled(item):
                 continue  # the user cut this reply short
-            if self._timeline is None or self._timeline[0] is not item.turn:
-                self._timeline, self._given_ms = (item.turn, ReplyTimeline()), 0.0
-            self._timeline[1].add(item.text, _ms(item.pcm))
+            self._reply.queued(item.turn, item.text, item.pcm)
             self._waiting.append(item)
         while self._waiting and self.speaker.has_room():
             item = self._waiting.popleft()
             if is_cancelled(item):
                 continue
-            if self._timeline is not None and self._timeline[0] is item.turn:
-                self._given_ms += _ms(item.pcm)
+            self._reply.went_out(item.turn, item.pcm)
             self.sink.deliver(item)
             if item.last and self.full_duplex:
                 self._finishing = item.turn
@@ -231,11 +223,8 @@ class LocalAudioStreamer(ConversationEvents):
 
     def heard(self, turn: Turn) -> str | None:
         """The words that have left the speaker: what was queued, less what is still queued or in the device."""
-        timeline, given_ms = self._timeline, self._given_ms
-        if timeline is None or timeline[0] is not turn:
-            return ""
         in_device_s = max(0.0, self.speaker.sounding_until - time.monotonic())
-        return timeline[1].heard(given_ms - 1000 * (self.speaker.queued_s + in_device_s))
+        return self._reply.heard(turn, 1000 * (self.speaker.queued_s + in_device_s))
 
     def _take_mic(self) -> None:
         """Wait for the next microphone block (this paces the loop), then handle all that have arrived."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from utils.audio import BYTES_PER_SECOND
+
 
 @dataclass
 class _Piece:
@@ -43,3 +45,31 @@ class ReplyTimeline:
                 words += piece_words[: int(len(piece_words) * share)]
             break
         return " ".join(words)
+
+
+class ReplyProgress:
+    """The reply on its way to one listener: its timeline, laid out as the TTS hands its blocks over (`queued`: each
+    sentence whole, so its words spread over all its audio, not over the part sent so far), and how much of its audio
+    has gone towards the listener (`went_out`). A block of another turn starts a new reply."""
+
+    def __init__(self) -> None:
+        self.turn: object | None = None
+        self.timeline = ReplyTimeline()
+        self.out_ms = 0.0
+
+    def queued(self, turn: object, text: str, pcm: bytes) -> None:
+        if turn is not self.turn:
+            self.turn, self.timeline, self.out_ms = turn, ReplyTimeline(), 0.0
+        self.timeline.add(text, _block_ms(pcm))
+
+    def went_out(self, turn: object, pcm: bytes) -> None:
+        if turn is self.turn:
+            self.out_ms += _block_ms(pcm)
+
+    def heard(self, turn: object, unplayed_ms: float) -> str:
+        """The words of `turn`'s reply that have played: what went out, less `unplayed_ms` not yet heard."""
+        return self.timeline.heard(self.out_ms - unplayed_ms) if turn is self.turn else ""
+
+
+def _block_ms(pcm: bytes) -> float:
+    return 1000 * len(pcm) / BYTES_PER_SECOND
