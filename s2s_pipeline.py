@@ -14,6 +14,7 @@ import threading
 import time
 
 from arguments_classes.parsing import PipelineConfig, parse_arguments
+from utils.blas_threads import blas_on_one_thread
 from utils.errors import ConfigError
 from utils.logging_setup import setup_logging
 from utils.metrics import TurnMetrics
@@ -59,6 +60,7 @@ def build_pipeline(config: PipelineConfig, q: Queues, metrics: TurnMetrics, mode
         if hasattr(connection, "tools_supported"):
             connection.tools_supported = handlers[2].supports_tools
     handlers = connections + handlers
+    blas_on_one_thread()  # once every stage has loaded its libraries: see utils/blas_threads.py
     logger.info("pipeline loaded in %.1f s", time.monotonic() - started)
     return ThreadManager(handlers, q.stop_event)
 
