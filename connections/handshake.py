@@ -151,13 +151,13 @@ def read_notice(sock: socket.socket, head: bytes = b"", wait_s: float = 0.5) -> 
             return None
 
 
-def _read_some(sock: socket.socket, deadline: float) -> bytes:
-    """What `sock` has by the deadline; b"" if nothing came, or the connection ended."""
+def _read_some(sock: socket.socket, deadline: float, limit: int = 4096) -> bytes:
+    """Up to `limit` bytes of what `sock` has by the deadline; b"" if nothing came, or the connection ended."""
     while (remaining := deadline - time.monotonic()) > 0:
         if not select.select([sock], [], [], remaining)[0]:
             return b""
         try:
-            return sock.recv(4096)
+            return sock.recv(limit)
         except (socket.timeout, BlockingIOError, InterruptedError):
             continue
         except OSError:
@@ -168,15 +168,7 @@ def _read_some(sock: socket.socket, deadline: float) -> bytes:
 def _read_into(sock: socket.socket, data: bytearray, size: int, deadline: float) -> bool:
     """Read from `sock` until `data` holds `size` bytes; False if the deadline or the end of the connection comes first."""
     while len(data) < size:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
-            return False
-        try:
-            chunk = sock.recv(size - len(data))
-        except (socket.timeout, BlockingIOError, InterruptedError):
-            continue
-        except OSError:
-            return False
+        chunk = _read_some(sock, deadline, size - len(data))
         if not chunk:
             return False
         data.extend(chunk)
