@@ -33,6 +33,8 @@ WORD_HOLD_MS = 1000
 # reply. In the room that made this choice, "Sorry" came 256 ms before the rest; echo leftovers 512-672 ms before.
 JOIN_MS = 400
 RECENT_S = 2.0  # audio kept per conversation during a reply, for that
+# With Whisper nearly certain of its sentence end (--end_of_turn_sure_text_threshold), Smart Turn needs only this.
+SURE_TEXT_AUDIO_THRESHOLD = 0.95
 # Stands for the final cut of an utterance whose tentative turn was confirmed by a stage that waited too long.
 _CONFIRMED_ELSEWHERE = Utterance(np.zeros(0, np.float32), 0.0)
 # Stands for the final cut of an utterance that the end-of-turn logic heard as complete (its work is under way).
@@ -310,13 +312,18 @@ class VADHandler(BaseHandler):
         """Complete when the voice sounds finished and the transcript, once there, ends a sentence with the
         recogniser sure of that ending: Whisper often closes a question cut by a pause with a "?" ("Can you tell
         me?"), less surely than a finished one (offline, on hibari's voice: cut 0.34-0.96, most under 0.9; whole
-        0.95-1.0, down to 0.87 as the same audio is framed otherwise)."""
-        if turn.end_probability is None or turn.end_probability < self.config.end_of_turn_threshold:
-            return False
-        if "transcript" not in turn.marks or turn.ends_sentence is False:
+        0.95-1.0, down to 0.87 as the same audio is framed otherwise). A first part that is a question of its own
+        ("What should I plant?") can satisfy both; Smart Turn must then be very sure, unless Whisper is nearly certain
+        of its sentence end (none of those first parts was)."""
+        if turn.end_probability is None or "transcript" not in turn.marks or turn.ends_sentence is False:
             return False
         sure = turn.sentence_end_probability
-        return sure is None or sure >= getattr(self.config, "end_of_turn_text_threshold", 0.0)
+        if sure is None:  # a recogniser that cannot say: its punctuation alone
+            return turn.end_probability >= self.config.end_of_turn_threshold
+        audio_needed = self.config.end_of_turn_threshold
+        if sure >= getattr(self.config, "end_of_turn_sure_text_threshold", 1.0):
+            audio_needed = min(audio_needed, SURE_TEXT_AUDIO_THRESHOLD)
+        return turn.end_probability >= audio_needed and sure >= getattr(self.config, "end_of_turn_text_threshold", 0.0)
 
     def _log_decision(self, turn: Turn, complete: bool, silence_ms: float) -> None:
         if self.turn_end is None:

@@ -19,12 +19,12 @@ class VADHandlerArguments:
                           "started a window late: less than ~100 ms clips first words (WER 0.148 at 30 ms, 0.130 at 200)."},
     )
     speculative_silence_ms: NonNegativeInt = field(
-        default=48,
+        default=32,
         metadata={"help": "After this much silence, start transcribing and answering while waiting for the end of the "
                           "turn to be confirmed (Smart Turn at --end_of_turn_silence_ms, or --min_silence_ms of silence); "
-                          "the reply is spoken only once confirmed and dropped if the user goes on. 0 turns it off. 48 "
-                          "rather than 80 answered ~45 ms sooner (benchmarks/turns.py) for ~3 times as many answers "
-                          "started and dropped mid-question (~2 per question), CPU spent while the user speaks."},
+                          "the reply is spoken only once confirmed and dropped if the user goes on. 0 turns it off. 32 "
+                          "rather than 80 answered ~70 ms sooner (benchmarks/turns.py) for ~5 times as many answers "
+                          "started and dropped mid-question (~3 per question), CPU spent while the user speaks."},
     )
     end_of_turn: str = field(
         default="smart-turn",
@@ -40,10 +40,11 @@ class VADHandlerArguments:
                           "was tuned hearing this much)."},
     )
     end_of_turn_threshold: Fraction = field(
-        default=0.95,
+        default=0.98,
         metadata={"help": "Smart Turn probability at or above which a turn counts as complete. High because a cut-off "
                           "loses the question while a wait costs under a second: at 0.5, 14 of 24 unfinished questions "
-                          "were heard as finished (benchmarks/turns.py)."},
+                          "were heard as finished; the first parts still answered at 0.95 scored 0.95-0.974 "
+                          "(benchmarks/turns.py). See --end_of_turn_sure_text_threshold for the exception."},
     )
     end_of_turn_text_threshold: Fraction = field(
         default=0.9,
@@ -52,6 +53,13 @@ class VADHandlerArguments:
                           "for the turn to end at once; below, it waits as an unfinished one. Whisper closes many "
                           "questions cut by a pause with a '?' ('Can you tell me?'), less surely (chosen on "
                           "benchmarks/turns.py's questions). 0 counts every sentence end."},
+    )
+    end_of_turn_sure_text_threshold: Fraction = field(
+        default=0.99,
+        metadata={"help": "With --end_of_turn smart-turn: Whisper at least this sure of its sentence end lets the turn "
+                          "end at once with Smart Turn at 0.95 (or --end_of_turn_threshold, if lower). Finished "
+                          "questions Smart Turn doubts (0.969-0.979) had 0.994-0.997; no first part of a paused "
+                          "question reached 0.99 (benchmarks/turns.py). 1 turns the exception off."},
     )
     max_turn_silence_ms: Annotated[int, Range(0, 2500)] = field(
         default=1200,

@@ -112,6 +112,33 @@ def test_smart_turn_listens_once_the_model_has_read_the_prompt_not_before():
     assert len(model.asked) == 1 and run.segments[0].turn.confirmed
 
 
+def decision(p_complete: float, sure: float | None, transcript: str = "What should I plant?", flags=()) -> str:
+    run = Run(FakeTurnEnd(p_complete), transcript=transcript, sentence_end_probability=sure, flags=flags)
+    run.feed(silence_pcm(0.3) + tone_pcm(1.0))
+    assert run.feed_until_confirmed(3.0) is not None
+    return run.segments[-1].turn.end_decision
+
+
+def test_a_first_part_that_is_a_question_of_its_own_needs_smart_turn_very_sure():
+    """"What should I plant? | in my garden": Whisper fairly sure of its "?" and Smart Turn at 0.97 (the first parts
+    still answered at 0.95 scored 0.95-0.974) wait; 0.98 ends the turn."""
+    assert decision(0.972, 0.93) == "waited"
+    assert decision(0.986, 0.93) == "complete"
+
+
+def test_whisper_nearly_certain_of_its_sentence_end_lets_a_doubted_voice_end_the_turn():
+    """"What year did the Second World War end?": Smart Turn 0.969, Whisper 0.994 sure: answered at once."""
+    assert decision(0.969, 0.994) == "complete"
+    assert decision(0.94, 0.994) == "waited"  # below 0.95 the voice still decides
+    assert decision(0.969, 0.994, flags=["--end_of_turn_sure_text_threshold", "1"]) == "waited"  # the exception off
+    assert decision(0.9, 0.5, flags=["--end_of_turn_threshold", "0.8", "--end_of_turn_text_threshold", "0.4"]) == "complete"
+
+
+def test_a_recogniser_that_cannot_say_how_sure_it_is_leaves_the_voice_to_decide():
+    assert decision(0.969, None) == "waited"
+    assert decision(0.985, None) == "complete"
+
+
 def test_a_turn_that_sounds_unfinished_waits_then_ends():
     run = Run(FakeTurnEnd(0.1))
     run.feed(silence_pcm(0.3) + tone_pcm(1.0))

@@ -61,7 +61,7 @@ def test_cpu_lowest_latency_is_the_default_stack_with_the_measured_settings():
     config = parse_arguments([preset("cpu-lowest-latency")])
     assert backends(config) == ("faster-whisper", "llama-cpp", "hibari")
     assert config.stt[1].model_name is None and config.llm[1].model_name is None  # the bundled models: offline
-    assert (config.vad.end_of_turn, config.vad.speculative_silence_ms, config.vad.min_silence_ms) == ("silence", 48, 300)
+    assert (config.vad.end_of_turn, config.vad.speculative_silence_ms, config.vad.min_silence_ms) == ("silence", 32, 300)
     settings = {k: v for k, v in keys("cpu-lowest-latency").items() if k != parsing.COMMENT_KEY}
     assert settings  # something differs from cpu-offline
     flags = [str(a) for k, v in settings.items() for a in (f"--{k}", v)]
