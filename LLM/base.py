@@ -82,6 +82,9 @@ class LLMHandler(BaseHandler):
     def before_reply(self, conversation: Conversation) -> None:
         """Backend hook, on this thread before a reply is generated (llama.cpp: bring back its prompt)."""
 
+    def sentence_out(self) -> None:
+        """Backend hook, on this thread as a sentence goes to the voice, which starts computing on it now."""
+
     def after_reply(self, chat: Chat) -> None:
         """Backend hook, on this thread once a confirmed reply has been handed on and recorded: work for
         the next turn done while the user listens (llama.cpp: read a trimmed history ahead)."""
@@ -129,6 +132,7 @@ class LLMHandler(BaseHandler):
                             len(pieces),
                             1000 * (turn.marks["first_sentence"] - turn.marks["first_token"]),
                         )
+                    self.sentence_out()
                     yield Sentence(sentence, transcript.language, turn)
         finally:
             turn.mark("prompt_read")  # (a reply with no piece at all, or a failed one)

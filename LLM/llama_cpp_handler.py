@@ -6,12 +6,14 @@ import os
 import threading
 from functools import partial
 
+import llama_cpp
 from llama_cpp import Llama
 
 from LLM.base import LLMHandler
 from LLM.bundled_model import bundled_model_path
 from LLM.gguf_requantize import requantized
 from LLM.llama_cpp_states import ConversationStates, restore, snapshot
+from utils.core_share import CORES
 from utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -82,7 +84,29 @@ class LlamaCppLanguageModelHandler(LLMHandler):
 
     def stream(self, messages, **overrides):
         kwargs = {**self.config.gen_kwargs, **overrides}
-        for chunk in self.model.create_chat_completion(messages=messages, stream=True, **kwargs):
-            piece = chunk["choices"][0]["delta"].get("content")
-            if piece:
-                yield piece
+        self._threads = None
+        self._decode_threads()
+        try:
+            for chunk in self.model.create_chat_completion(messages=messages, stream=True, **kwargs):
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+                self._decode_threads()
+        finally:
+            self._decode_threads(alone=False)
+
+    def sentence_out(self) -> None:
+        self._voice_starts = True
+
+    def _decode_threads(self, alone: bool = True) -> None:
+        """Before each token: both cores while no other stage computes (utils/core_share.py). Not for the token
+        after a sentence went to the voice, which starts on it now."""
+        more = self.config.n_threads_alone
+        if not more or more == self.config.n_threads or not isinstance(self.model, Llama):
+            return
+        alone = alone and not getattr(self, "_voice_starts", False)
+        self._voice_starts = False
+        threads = more if CORES.both_cores(alone) else self.config.n_threads
+        if threads != getattr(self, "_threads", None):
+            llama_cpp.llama_set_n_threads(self.model._ctx.ctx, threads, self.model.n_threads_batch)
+            self._threads = threads

@@ -8,6 +8,7 @@ import numpy as np
 
 from STT.backchannel import backchannel_kind
 from utils.console import print_user
+from utils.core_share import CORES
 from utils.pipeline.base_handler import BaseHandler
 from utils.pipeline.messages import Conversation, SpeechSegment, Transcript
 from VAD.end_of_turn import ends_sentence
@@ -47,7 +48,8 @@ class STTHandler(BaseHandler):
     def process(self, segment: SpeechSegment):
         self.current_conversation = segment.turn.conversation
         try:
-            text, language, sentence_end_probability = self.recognize_scored(segment.audio)
+            with CORES.computing():
+                text, language, sentence_end_probability = self.recognize_scored(segment.audio)
         finally:
             self.current_conversation = None
         conversation = segment.turn.conversation

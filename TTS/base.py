@@ -7,6 +7,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from utils.audio import SAMPLE_RATE, blocks, resample, to_int16
+from utils.core_share import CORES
 from utils.pipeline.base_handler import BaseHandler
 from utils.pipeline.messages import AudioOut, Sentence
 
@@ -26,7 +27,12 @@ class TTSHandler(BaseHandler):
             return
         if sentence.text:
             text = sentence.text  # goes with the sentence's first block
-            for block in self.speak(sentence):
+            blocks = iter(self.speak(sentence))
+            while True:
+                with CORES.computing():  # the synthesis, not the wait for the queue
+                    block = next(blocks, None)
+                if block is None:
+                    break
                 turn.mark("first_audio")
                 yield AudioOut(block, turn, text=text)
                 text = ""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from utils.core_share import CORES
 from utils.pipeline.base_handler import BaseHandler
 from utils.pipeline.messages import AudioFrame, Conversation, SpeechSegment, Turn
 from VAD.end_of_turn import SmartTurnModel
@@ -306,7 +307,8 @@ class VADHandler(BaseHandler):
         if turn is None or self.turn_end is None:
             return
         if "prompt_read" in turn.marks and stream.detector.pause_ms >= listen_ms:
-            turn.end_probability = self.turn_end.probability(self._audio(stream.detector.snapshot()))
+            with CORES.computing():
+                turn.end_probability = self.turn_end.probability(self._audio(stream.detector.snapshot()))
 
     def _turn_complete(self, turn: Turn) -> bool:
         """Complete when the voice sounds finished and the transcript, once there, ends a sentence with the

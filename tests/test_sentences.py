@@ -112,7 +112,19 @@ def test_a_first_sentence_without_a_comma_goes_out_before_a_preposition_after_th
     # most short answers have no clause mark before their full stop: the voice starts on their subject
     assert first_phrase_of(["The", " tallest", " mountain", " in", " the", " world"]) == (["The tallest mountain"], 5)
     assert first_phrase_of(["The", " capital", " of", " France", " is", " Paris", ".", " It"]) == (
-        ["The capital of France is Paris."], 7)  # "of" after two words: too short a phrase to say alone
+        ["The capital of France"], 6)  # "of" after two words: too short a phrase to say alone; "is" after four
+
+
+def test_a_first_sentence_goes_out_where_its_subject_ends():
+    # the verb after a subject of three words or more starts the next piece, once a word follows it
+    assert first_phrase_of(["The", " Great", " Barrier", " Reef", " is", " located", " off"]) == (
+        ["The Great Barrier Reef"], 6)
+    assert first_phrase_of(["Yawning", " when", " we", " are", " tired", " is", " a", " common"]) == (
+        ["Yawning when we are tired"], 7)  # not after the pronoun: "when we | are tired" is one breath
+    assert first_phrase_of(["Cats", " purr", " when", " they", " are", " happy", ".", " They"]) == (
+        ["Cats purr when they are happy."], 7)
+    assert first_phrase_of(["A", " spider", " has", " eight", " legs", ".", " It"]) == (
+        ["A spider has eight legs."], 6)  # a subject of two words: too short a phrase to say alone
 
 
 def test_a_first_phrase_of_many_pieces_goes_out_at_its_last_whole_word():

@@ -50,6 +50,13 @@ PHRASE_OPENERS = frozenset(
     "in of on at about into onto during between through after before".split()
 )
 PHRASE_BREAK_MIN_WORDS = 3
+# And before the verb that follows a subject of PHRASE_BREAK_MIN_WORDS words or more ("The Great Barrier Reef | is
+# located...", "The speed of sound | is approximately..."): where a listener hears the subject end. Not after a
+# pronoun ("Cats purr when they | are happy" breaks where no one pauses), nor after "there", "here" or a question word.
+SUBJECT_VERBS = frozenset("is are was were has have".split())
+NOT_A_SUBJECT = frozenset(
+    "i you he she it we they this that these those there here what who which where when how why".split()
+)
 
 
 class SentenceSplitter:
@@ -129,7 +136,8 @@ class SentenceSplitter:
         """The words before the first phrase opener that follows PHRASE_BREAK_MIN_WORDS words, once the opener is
         whole (a word follows it: " by" may be the start of " bystander"); "" if there is none yet."""
         for i in range(PHRASE_BREAK_MIN_WORDS, len(words) - 1):
-            if words[i].group().lower() in PHRASE_OPENERS:
+            word, before = words[i].group().lower(), words[i - 1].group().lower()
+            if word in PHRASE_OPENERS or (word in SUBJECT_VERBS and before not in NOT_A_SUBJECT):
                 phrase = self.buffer[:words[i].start()].strip()
                 self.buffer, self.released = self.buffer[words[i].start():], True
                 return phrase
