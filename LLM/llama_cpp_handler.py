@@ -101,8 +101,8 @@ class LlamaCppLanguageModelHandler(LLMHandler):
     def _decode_threads(self, alone: bool = True) -> None:
         """Before each token: both cores while no other stage computes (utils/core_share.py). Not for the token
         after a sentence went to the voice, which starts on it now."""
-        more = self.config.n_threads_alone
-        if not more or more == self.config.n_threads or not isinstance(self.model, Llama):
+        more = min(self.config.n_threads_alone, os.cpu_count() or 1)  # never more threads than cores
+        if more <= self.config.n_threads or not isinstance(self.model, Llama):
             return
         alone = alone and not getattr(self, "_voice_starts", False)
         self._voice_starts = False
