@@ -58,6 +58,10 @@ class LlamaCppLanguageModelHandler(LLMHandler):
             except Exception as e:
                 raise ConfigError(f"cannot load GGUF model '{path}': {e}") from e
         self.model = model
+        # llama.cpp's decode threads while no other stage computes: never more than the cores (utils/core_share.py)
+        self._threads_alone = min(config.n_threads_alone, os.cpu_count() or 1) if isinstance(model, Llama) else 0
+        self._threads: int | None = None  # what llama.cpp was last told
+        self._voice_starts = False  # a sentence just went to the voice
         self.states = None  # each conversation's prompt kept aside, when the model can (not a test's fake)
         if isinstance(model, Llama):
             self.states = ConversationStates(partial(snapshot, model), partial(restore, model))
@@ -101,12 +105,11 @@ class LlamaCppLanguageModelHandler(LLMHandler):
     def _decode_threads(self, alone: bool = True) -> None:
         """Before each token: both cores while no other stage computes (utils/core_share.py). Not for the token
         after a sentence went to the voice, which starts on it now."""
-        more = min(self.config.n_threads_alone, os.cpu_count() or 1)  # never more threads than cores
-        if more <= self.config.n_threads or not isinstance(self.model, Llama):
+        if self._threads_alone <= self.config.n_threads:
             return
-        alone = alone and not getattr(self, "_voice_starts", False)
+        alone = alone and not self._voice_starts
         self._voice_starts = False
-        threads = more if CORES.both_cores(alone) else self.config.n_threads
-        if threads != getattr(self, "_threads", None):
+        threads = self._threads_alone if CORES.both_cores(alone) else self.config.n_threads
+        if threads != self._threads:
             llama_cpp.llama_set_n_threads(self.model._ctx.ctx, threads, self.model.n_threads_batch)
             self._threads = threads
