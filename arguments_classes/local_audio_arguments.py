@@ -10,9 +10,10 @@ class LocalAudioArguments:
     output_device: Optional[str] = field(default=None, metadata={"help": "Speaker: a device index or (part of) its name; default: the system's."})
     list_devices: bool = field(default=False, metadata={"help": "Print the audio devices and exit."})
     local_blocksize: PositiveInt = field(
-        default=256,
-        metadata={"help": "Samples per audio block (256 at 16 kHz = 16 ms). Smaller blocks hear the user and stop a "
-                          "reply they talk over sooner (the devices buffer about two blocks each way)."},
+        default=128,
+        metadata={"help": "Samples per audio block (128 at 16 kHz = 8 ms). Smaller blocks hear the user and stop a "
+                          "reply they talk over sooner (the devices buffer about two blocks each way); 256 if the log "
+                          "counts many over/underruns."},
     )
     local_latency: str = field(
         default="low",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import subprocess
 import sys
 import tempfile
@@ -213,10 +214,16 @@ class Room:
         return sum("cut by the user's turn" in line for line in self.server.stderr)
 
     def close(self) -> int:
-        for proc in (self.speaker_rec, self.room_rec, self.client):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(5)
+        if self.client is not None:  # as Ctrl-C: it says its devices' over/underruns on the way out
+            self.client.send_signal(signal.SIGINT)
+            try:
+                self.client.wait(5)
+            except subprocess.TimeoutExpired:
+                self.client.kill()
+                self.client.wait(5)
+        for proc in (self.speaker_rec, self.room_rec):
+            proc.terminate()
+            proc.wait(5)
         code = self.server.stop()
         self.llm.__exit__(None, None, None)
         self.pulse.stop()
@@ -277,6 +284,7 @@ def main() -> int:
     parser.add_argument("--socket", action="store_true",
                         help="the socket server, with listen_and_play.py --full_duplex in the room, instead of local mode")
     parser.add_argument("--json", help="write every trial here")
+    parser.add_argument("--server_log", help="write the server's whole log here (with -- --log_level debug: every cut)")
     parser.add_argument("server_flags", nargs="*", help="after --: flags for s2s_pipeline.py")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -296,7 +304,10 @@ def main() -> int:
                 logger.info("reply %d heard out: %s", k + 1, r)
         finally:
             room.close()
-            report["devices"] += [line for line in room.server.stderr if "over/underruns" in line]  # said on exit
+            report["devices"] += [line for line in room.server.stderr + room.client_log()
+                                  if "over/underruns" in line]  # said on exit
+            if args.server_log:
+                Path(args.server_log).write_text("\n".join(room.server.stderr + room.client_log()) + "\n")
     # a cut-in that began while the voice was in a pause of its own (between sentences, or paused by its echo) has
     # no stop to measure: its "stop" comes before the onset
     stops = [r["stop_ms"] for r in report["cut_ins"] if r.get("stop_ms") is not None and r["cut"] and r["stop_ms"] > 0]

@@ -55,8 +55,9 @@ CONVERGED = 2.5  # s: the end of the echo-only part that counts as converged
 USER_RMS = 800.0  # the user's speech at the microphone (about -32 dBFS)
 MIC_NOISE_RMS = 8.0  # the microphone's own hiss in every scene (about -72 dBFS): no output is ever silent
 BARGE_IN_MS = 300  # this much continuous speech interrupts the reply
-PAUSE_STOP_MS = 75  # from the window that pauses the reply to its silence at the speaker (the devices' buffers at
-# 256-sample blocks, measured in the PulseAudio room: git log 9e7df07)
+PAUSE_STOP_MS = 55  # from the window that pauses the reply to its silence at the speaker: the devices' buffers, 75 ms
+# at 256-sample blocks in the PulseAudio room (git log 9e7df07); the 128-sample blocks used since take ~20 ms less there
+# (a click from the output callback to the input callback: ~44 ms against ~65)
 VAD_THRESH = 0.3  # the VAD stage's default (arguments_classes/vad_arguments.py), with its 0.15 hysteresis
 
 REPLIES = [  # none of these is in benchmarks/questions.txt or benchmarks/turn_questions.txt

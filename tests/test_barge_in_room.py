@@ -24,6 +24,9 @@ def room(request, tmp_path_factory):
     room = Room(tmp_path_factory.mktemp(f"barge_in_{request.param}"), [], socket=request.param == "socket")
     yield room
     assert room.close() == 0
+    if room.client is not None:  # stopped as by Ctrl-C: it closed its devices and said how they fared
+        assert room.client.returncode == 0
+        assert any("over/underruns" in line for line in room.client_log()), room.client_log()[-5:]
 
 
 def test_talking_over_the_reply_stops_it_and_asks_the_next_question(room):
